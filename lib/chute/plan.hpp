@@ -1,0 +1,83 @@
+// Config (what the command line asked for) and Plan (everything ch-run will
+// do, decided before any namespace exists). make_plan() reads the host and
+// the image but changes nothing; every bad input fails here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chute/bind_spec.hpp"
+#include "chute/env.hpp"
+#include "chute/idmap.hpp"
+#include "chute/image_ref.hpp"
+
+namespace chute {
+
+struct Config {
+  std::string image;
+  std::vector<std::string> argv;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::vector<BindSpec> binds;
+  std::optional<std::string> cd;
+  std::optional<std::string> storage;
+  std::optional<std::string> mount_dir;
+  std::vector<env::Op> env_ops;
+  bool env_no_expand = false;
+  bool write = false;
+  bool unsafe = false;
+  bool private_tmp = false;
+  bool home = false;
+  bool no_passwd = false;
+  int verbosity = 0;   // -3 .. 3
+};
+
+// What ch-run reads of the host, gathered once, so tests can supply their own.
+struct HostFacts {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  Environment env;
+  static HostFacts current();
+};
+
+// One mount to make inside the image, in order.
+struct Mount {
+  enum class Kind { kBind, kTmpfs };
+  enum class Need {
+    kRequired,   // source and destination must exist
+    kOptional,   // skipped when either is missing
+    kMakeDst,    // destination created when missing (-w), else an error
+  };
+  Kind kind = Kind::kBind;
+  Need need = Need::kRequired;
+  std::string src;          // host path (bind) or tmpfs options (tmpfs)
+  std::string dst;          // absolute path inside the image
+  bool readonly = false;
+  bool src_is_dir = true;   // what to create when DST is missing
+  std::string why;          // where it comes from, for messages: "default", "--bind"
+};
+
+struct Plan {
+  IdMap ids;
+  ImageRef image;
+  bool writable = false;
+  std::vector<Mount> mounts;
+  std::optional<std::string> passwd;   // file contents; none with --no-passwd
+  std::optional<std::string> group;
+  env::Plan env;
+  Environment host_env;
+  std::vector<std::string> argv;
+  std::optional<std::string> cwd;
+  int verbosity = 0;
+};
+
+// The default binds, as Charliecloud's BINDS_DEFAULT plus chute's read-only
+// policy (see doc/ch-run.1, "Default binds").
+std::vector<Mount> default_mounts();
+
+Plan make_plan(const Config& config, const HostFacts& host);
+
+}  // namespace chute

@@ -1,0 +1,41 @@
+// Thin wrappers over system calls that throw SysError naming the object.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "chute/fd.hpp"
+
+namespace chute::sys {
+
+// open(2) with O_CLOEXEC added; throws "can't open: PATH".
+Fd open(const std::string& path, int flags, mode_t mode = 0);
+// As open(), but ENOENT and ENOTDIR give nullopt.
+std::optional<Fd> try_open(const std::string& path, int flags, mode_t mode = 0);
+
+std::optional<struct stat> try_stat(const std::string& path);
+std::optional<struct stat> try_lstat(const std::string& path);
+struct stat fstat(int fd, std::string_view name);
+
+// Everything readable from FD; NAME is used in errors.
+std::string read_all(int fd, std::string_view name);
+std::string read_file(const std::string& path);
+void write_all(int fd, std::string_view data, std::string_view name);
+// Open PATH for writing (no create, no truncate) and write DATA in one call,
+// as the kernel's /proc and /sys files want.
+void write_file(const std::string& path, std::string_view data);
+
+// "/proc/self/fd/N": names the object FD refers to, for calls that take paths.
+std::string fd_path(int fd);
+
+// The mount a descriptor lives on (statx STATX_MNT_ID, else fdinfo).
+unsigned long long mount_id(int fd);
+
+// Current working directory, or "" if it cannot be read.
+std::string getcwd_or_empty();
+
+}  // namespace chute::sys

@@ -1,0 +1,244 @@
+#include "chute/cli.hpp"
+
+#include <fcntl.h>
+#include <getopt.h>
+
+#include <cerrno>
+#include <fmt/core.h>
+#include <vector>
+
+#include "chute/error.hpp"
+#include "chute/log.hpp"
+#include "chute/sys.hpp"
+
+namespace chute::cli {
+
+namespace {
+
+enum LongOnly : int {
+  kEnvNoExpand = 256,
+  kFeature,
+  kHome,
+  kNoPasswd,
+  kSetEnv,
+  kSetEnv0,
+  kUnsafe,
+  kUnsetEnv,
+  kUsage,
+};
+
+const struct option kOptions[] = {
+    {"bind", required_argument, nullptr, 'b'},
+    {"cd", required_argument, nullptr, 'c'},
+    {"env-no-expand", no_argument, nullptr, kEnvNoExpand},
+    {"feature", required_argument, nullptr, kFeature},
+    {"gid", required_argument, nullptr, 'g'},
+    {"help", no_argument, nullptr, 'h'},
+    {"home", no_argument, nullptr, kHome},
+    {"mount", required_argument, nullptr, 'm'},
+    {"no-passwd", no_argument, nullptr, kNoPasswd},
+    {"private-tmp", no_argument, nullptr, 't'},
+    {"quiet", no_argument, nullptr, 'q'},
+    {"set-env", optional_argument, nullptr, kSetEnv},
+    {"set-env0", optional_argument, nullptr, kSetEnv0},
+    {"storage", required_argument, nullptr, 's'},
+    {"uid", required_argument, nullptr, 'u'},
+    {"unsafe", no_argument, nullptr, kUnsafe},
+    {"unset-env", required_argument, nullptr, kUnsetEnv},
+    {"usage", no_argument, nullptr, kUsage},
+    {"verbose", no_argument, nullptr, 'v'},
+    {"version", no_argument, nullptr, 'V'},
+    {"write", no_argument, nullptr, 'w'},
+    {nullptr, 0, nullptr, 0},
+};
+
+constexpr const char* kShort = ":b:c:g:hm:qs:tu:vVw?";
+
+env::Op set_env_op(const char* arg, char delim, std::string_view option) {
+  env::Op op;
+  if (arg == nullptr) {
+    op.kind = env::Op::Kind::kImageFile;
+    op.delim = delim;
+    return op;
+  }
+  std::string_view a(arg);
+  if (a.empty()) throw Error(fmt::format("{}: empty argument", option));
+  op.kind = env::Op::Kind::kSet;
+  if (a.find('=') != std::string_view::npos) {
+    op.vars.push_back(env::parse_assignment(a, fmt::format("{} argument", option)));
+    return op;
+  }
+  // A host file, read now: a missing or unreadable file fails before any
+  // namespace exists. It need not be seekable (a pipe works).
+  std::string path(a);
+  std::string text;
+  try {
+    text = sys::read_file(path);
+  } catch (const SysError& e) {
+    throw SysError(e.err(), fmt::format("{}: can't read file: {}", option, path));
+  }
+  op.vars = env::parse_records(text, delim, path);
+  return op;
+}
+
+}  // namespace
+
+Parsed parse_ch_run(int argc, const char* const* argv_in) {
+  Parsed r;
+  Config& c = r.config;
+  // getopt permutes its argv: work on a copy.
+  std::vector<std::string> store(argv_in, argv_in + argc);
+  std::vector<char*> argv;
+  for (auto& s : store) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  int quiet = 0, verbose = 0;
+  ::opterr = 0;
+  ::optind = 0;  // full reset of glibc's getopt state
+  int ch;
+  int longindex = -1;
+  while ((ch = ::getopt_long(argc, argv.data(), kShort, kOptions, &longindex)) != -1) {
+    switch (ch) {
+      case 'b':
+        c.binds.push_back(bind_spec::parse(::optarg));
+        break;
+      case 'c':
+        if (*::optarg == '\0') throw Error("--cd: empty directory");
+        c.cd = ::optarg;
+        break;
+      case kEnvNoExpand:
+        c.env_no_expand = true;
+        break;
+      case kFeature:
+        r.action = Parsed::Action::kFeature;
+        r.feature = ::optarg;
+        break;
+      case 'g':
+        c.gid = idmap::parse_id(::optarg, "--gid");
+        break;
+      case 'h':
+        r.action = Parsed::Action::kHelp;
+        break;
+      case kHome:
+        c.home = true;
+        break;
+      case 'm':
+        if (*::optarg == '\0') throw Error("--mount: empty directory");
+        c.mount_dir = ::optarg;
+        break;
+      case kNoPasswd:
+        c.no_passwd = true;
+        break;
+      case 't':
+        c.private_tmp = true;
+        break;
+      case 'q':
+        ++quiet;
+        break;
+      case kSetEnv:
+        c.env_ops.push_back(set_env_op(::optarg, '\n', "--set-env"));
+        break;
+      case kSetEnv0:
+        c.env_ops.push_back(set_env_op(::optarg, '\0', "--set-env0"));
+        break;
+      case 's':
+        if (*::optarg == '\0') throw Error("--storage: empty directory");
+        c.storage = ::optarg;
+        break;
+      case 'u':
+        c.uid = idmap::parse_id(::optarg, "--uid");
+        break;
+      case kUnsafe:
+        c.unsafe = true;
+        break;
+      case kUnsetEnv: {
+        env::Op op;
+        op.kind = env::Op::Kind::kUnset;
+        op.glob = ::optarg;
+        if (op.glob.empty()) throw Error("--unset-env: GLOB must not be empty");
+        c.env_ops.push_back(std::move(op));
+        break;
+      }
+      case kUsage:
+        r.action = Parsed::Action::kUsage;
+        break;
+      case 'v':
+        ++verbose;
+        break;
+      case 'V':
+        r.action = Parsed::Action::kVersion;
+        break;
+      case 'w':
+        c.write = true;
+        break;
+      case ':':
+        throw Error(fmt::format("option requires an argument: {:?} (try --help)",
+                                argv_in[::optind - 1]));
+      case '?':
+        if (::optopt == '?') {
+          r.action = Parsed::Action::kHelp;
+          break;
+        }
+        throw Error(fmt::format("unknown option: {:?} (try --help)", argv_in[::optind - 1]));
+      default:
+        throw Error(fmt::format("unexpected option code {}", ch));
+    }
+  }
+  if (quiet > 0 && verbose > 0) throw Error("--quiet and --verbose are incompatible");
+  c.verbosity = verbose > 0 ? std::min(verbose, 3) : -std::min(quiet, 3);
+  if (r.action != Parsed::Action::kRun) return r;
+
+  if (::optind >= argc) throw Error("IMAGE and/or COMMAND not specified");
+  c.image = argv[::optind++];
+  for (int i = ::optind; i < argc; ++i) c.argv.emplace_back(argv[i]);
+  if (c.argv.empty()) throw Error("IMAGE and/or COMMAND not specified");
+  return r;
+}
+
+std::string ch_run_usage() {
+  return "usage: ch-run [OPTION...] IMAGE -- COMMAND [ARG...]\n";
+}
+
+std::string ch_run_help() {
+  return ch_run_usage() + R"(
+Run a command in a container, as an ordinary user.
+
+  -b, --bind=SRC[:DST[:ro]]  bind host SRC at image path DST (default: SRC);
+                             ":ro" makes it read-only
+  -c, --cd=DIR               start the command in DIR (default: /)
+      --env-no-expand        don't expand $VARS in --set-env values
+      --feature=FEAT         exit 0 if feature FEAT is supported
+  -g, --gid=GID              run as group GID inside the container
+      --home                 bind $HOME at /home/$USER
+  -m, --mount=DIR            SquashFS mount point (ignored for directories)
+      --no-passwd            don't synthesize /etc/passwd and /etc/group
+  -q, --quiet                -q: job's stdout to /dev/null; -qq: also no
+                             warnings; -qqq: also job's stderr to /dev/null
+  -s, --storage=DIR          image storage (default: $CH_IMAGE_STORAGE, else
+                             /var/tmp/$USER.ch)
+      --set-env[=ARG]        set variables: ARG is KEY=VAL or a host file of
+                             KEY=VAL lines; no ARG: the image's /ch/environment
+      --set-env0[=ARG]       as --set-env, records separated by NUL bytes
+  -t, --private-tmp          private tmpfs on /tmp instead of the host's
+  -u, --uid=UID              run as user UID inside the container
+      --unsafe               allow unsafe things (storage directories by path)
+      --unset-env=GLOB       unset variables whose names match GLOB
+  -v, --verbose              more messages (up to 3 times)
+  -V, --version              print version and exit
+  -w, --write                don't make the image read-only
+  -h, -?, --help             this help
+      --usage                short usage
+
+Exit status: the command's, 31 if ch-run failed, 49 if the command could not
+be executed. See ch-run(1).
+)";
+}
+
+int feature_status(std::string_view feature) {
+  if (feature == "extglob") return 0;
+  if (feature == "squash" || feature == "seccomp") return kExitMisc;
+  if (feature == "overlayfs" || feature == "tmpfs-xattrs") return 1;
+  throw Error(fmt::format("--feature: unknown feature: {:?}", feature));
+}
+
+}  // namespace chute::cli

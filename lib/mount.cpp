@@ -1,0 +1,224 @@
+#include "chute/mount.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fmt/core.h>
+
+#include "chute/error.hpp"
+#include "chute/inroot.hpp"
+#include "chute/log.hpp"
+#include "chute/path.hpp"
+#include "chute/sys.hpp"
+
+namespace chute::mount {
+
+namespace {
+
+// Kernels without the new mount API (before 5.2 / 5.12) answer ENOSYS; a
+// seccomp profile of an enclosing container may answer EPERM.
+bool api_missing(int e) { return e == ENOSYS || e == EPERM; }
+
+Fd reopen_in_root(int rootfd, std::string_view dst) {
+  return inroot::open(rootfd, dst, O_PATH);
+}
+
+bool fd_is_dir(int fd, std::string_view name) { return S_ISDIR(sys::fstat(fd, name).st_mode); }
+
+}  // namespace
+
+Fd bind_self(const std::string& path) {
+  if (::mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't bind image onto itself: {}", path));
+  }
+  return sys::open(path, O_PATH | O_DIRECTORY);
+}
+
+void remount_readonly(int fd, std::string_view name) {
+  struct statvfs sv;
+  if (::fstatvfs(fd, &sv) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't statvfs: {}", name));
+  }
+  // In a user namespace the kernel locks these flags on mounts inherited from
+  // the host: a remount must repeat them or it fails with EPERM.
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY;
+  if (sv.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) flags |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  if (!(sv.f_flag & (ST_NOATIME | ST_RELATIME))) flags |= MS_STRICTATIME;
+  if (::mount(nullptr, sys::fd_path(fd).c_str(), nullptr, flags, nullptr) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't remount read-only: {}", name));
+  }
+}
+
+void make_readonly(int fd, std::string_view name, bool recursive) {
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  unsigned flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+  if (::mount_setattr(fd, "", flags, &attr, sizeof attr) == 0) return;
+  int e = errno;
+  if (!api_missing(e)) throw SysError(e, fmt::format("can't make read-only: {}", name));
+  if (recursive) log::debug("no mount_setattr(2): only the top mount of {} is read-only", name);
+  remount_readonly(fd, name);
+}
+
+namespace {
+
+void mount_tmpfs(const Mount& m, int rootfd, std::vector<unsigned long long>& scratch) {
+  auto target = inroot::try_open(rootfd, m.dst, O_PATH | O_DIRECTORY);
+  if (!target)
+    throw SysError(ENOENT, fmt::format("can't mount tmpfs for {}: image has no {}", m.why, m.dst));
+  log::verbose("tmpfs: {} ({})", m.dst, m.why);
+  if (::mount("tmpfs", sys::fd_path(target->get()).c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              m.src.c_str()) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't mount tmpfs on {} for {}", m.dst, m.why));
+  }
+  Fd top = reopen_in_root(rootfd, m.dst);
+  scratch.push_back(sys::mount_id(top.get()));
+}
+
+// The destination of a bind, created when the plan allows it.
+std::optional<Fd> bind_target(const Mount& m, int rootfd,
+                              const std::vector<unsigned long long>& scratch) {
+  if (auto t = inroot::try_open(rootfd, m.dst, O_PATH)) return t;
+  switch (m.need) {
+    case Mount::Need::kOptional:
+      log::debug("{}: image has no {}: skipped", m.why, m.dst);
+      return std::nullopt;
+    case Mount::Need::kRequired:
+      throw SysError(ENOENT, fmt::format("can't bind {}: image has no {}", m.src, m.dst));
+    case Mount::Need::kMakeDst:
+      break;
+  }
+  try {
+    return m.src_is_dir ? inroot::mkdirs(rootfd, m.dst, 0755, scratch)
+                        : inroot::make_file(rootfd, m.dst, 0644, scratch);
+  } catch (const SysError& e) {
+    if (e.err() == EROFS)
+      throw SysError(EROFS, fmt::format("can't create bind destination {}: the image is "
+                                        "read-only (create it in the image, or use -w)", m.dst));
+    throw;
+  }
+}
+
+void bind_one(const Mount& m, int rootfd, const std::vector<unsigned long long>& scratch) {
+  auto target = bind_target(m, rootfd, scratch);
+  if (!target) return;
+  log::verbose("bind: {} -> {}{} ({})", m.src, m.dst, m.readonly ? " read-only" : "", m.why);
+  if (::mount(m.src.c_str(), sys::fd_path(target->get()).c_str(), nullptr, MS_BIND | MS_REC,
+              nullptr) != 0) {
+    int e = errno;
+    if ((e == ENOTDIR || e == EISDIR) && m.need == Mount::Need::kOptional) {
+      log::warn("{}: {} and {} are not both directories: skipped", m.why, m.src, m.dst);
+      return;
+    }
+    if (e == ENOTDIR || e == EISDIR)
+      throw SysError(e, fmt::format("can't bind {} to {}: one is a directory, the other is not",
+                                    m.src, m.dst));
+    throw SysError(e, fmt::format("can't bind {} to {}", m.src, m.dst));
+  }
+  if (m.readonly) {
+    Fd top = reopen_in_root(rootfd, m.dst);
+    make_readonly(top.get(), m.dst, true);
+  }
+}
+
+}  // namespace
+
+void apply(const std::vector<Mount>& mounts, int rootfd) {
+  std::vector<unsigned long long> scratch;  // tmpfs made here: destinations may be created on them
+  for (const auto& m : mounts) {
+    if (m.kind == Mount::Kind::kTmpfs)
+      mount_tmpfs(m, rootfd, scratch);
+    else
+      bind_one(m, rootfd, scratch);
+  }
+}
+
+void install_files(int rootfd, const std::string& scratch_dir,
+                   const std::vector<std::pair<std::string, std::string>>& files) {
+  // The files live on a small ramfs mounted on SCRATCH_DIR (the image's /dev),
+  // which the /dev bind then covers: the job can't see it, nothing gets a
+  // name on the host, and it goes away with the namespace without an unmount.
+  // ramfs, not tmpfs: cheaper to create, and nothing can write to it.
+  auto dir = inroot::try_open(rootfd, scratch_dir, O_PATH | O_DIRECTORY);
+  if (!dir) throw SysError(ENOENT, fmt::format("can't bind /dev: image has no {}", scratch_dir));
+  if (::mount("ramfs", sys::fd_path(dir->get()).c_str(), "ramfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=0700") != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't mount scratch file system on {}", scratch_dir));
+  }
+  Fd scratch = inroot::open(rootfd, scratch_dir, O_PATH | O_DIRECTORY);
+  std::vector<std::pair<Fd, Fd>> binds;  // (contents, target)
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& [dst, text] = files[i];
+    auto target = inroot::try_open(rootfd, dst, O_PATH);
+    if (!target) {
+      log::warn("image has no {}: not replaced", dst);
+      continue;
+    }
+    if (fd_is_dir(target->get(), dst)) throw SysError(EISDIR, fmt::format("can't bind over {}", dst));
+    std::string name = fmt::format("f{}", i);
+    int f = ::openat(scratch.get(), name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0444);
+    if (f < 0) {
+      int e = errno;
+      throw SysError(e, fmt::format("can't create contents of {}", dst));
+    }
+    {
+      Fd writing(f);
+      sys::write_all(f, text, dst);
+    }  // closed: a file open for writing would keep the mount from turning read-only
+    int p = ::openat(scratch.get(), name.c_str(), O_PATH | O_CLOEXEC);
+    if (p < 0) {
+      int e = errno;
+      throw SysError(e, fmt::format("can't reopen contents of {}", dst));
+    }
+    log::verbose("synthesized: {}", dst);
+    binds.emplace_back(Fd(p), std::move(*target));
+  }
+  // Read-only before binding: the binds inherit it.
+  make_readonly(scratch.get(), scratch_dir, false);
+  for (const auto& [file, target] : binds) {
+    if (::mount(sys::fd_path(file.get()).c_str(), sys::fd_path(target.get()).c_str(), nullptr,
+                MS_BIND, nullptr) != 0) {
+      int e = errno;
+      throw SysError(e, "can't bind synthesized file over /etc/passwd or /etc/group");
+    }
+  }
+}
+
+void pivot(int rootfd) {
+  if (::fchdir(rootfd) != 0) {
+    int e = errno;
+    throw SysError(e, "can't chdir into new root");
+  }
+  // new_root and put_old may be the same directory: the old root ends up
+  // stacked under the new one, and is detached right away.
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) {
+    int e = errno;
+    throw SysError(e, "can't pivot_root(2) into image");
+  }
+  if (::umount2(".", MNT_DETACH) != 0) {
+    int e = errno;
+    throw SysError(e, "can't detach host root");
+  }
+  if (::chdir("/") != 0) {
+    int e = errno;
+    throw SysError(e, "can't chdir to /");
+  }
+}
+
+}  // namespace chute::mount

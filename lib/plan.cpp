@@ -1,0 +1,168 @@
+#include "chute/plan.hpp"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fmt/core.h>
+
+#include "chute/error.hpp"
+#include "chute/log.hpp"
+#include "chute/passwd.hpp"
+#include "chute/path.hpp"
+#include "chute/sys.hpp"
+
+extern char** environ;
+
+namespace chute {
+
+HostFacts HostFacts::current() {
+  HostFacts h;
+  h.uid = ::geteuid();
+  h.gid = ::getegid();
+  h.env = Environment::from_envp(environ);
+  return h;
+}
+
+std::vector<Mount> default_mounts() {
+  using K = Mount::Kind;
+  using N = Mount::Need;
+  auto bind = [](std::string p, N need, bool ro) {
+    return Mount{K::kBind, need, p, p, ro, true, "default bind"};
+  };
+  return {
+      // /dev and /proc stay writable: /dev/shm, /dev/pts, and /proc/self/*
+      // (uid_map of nested namespaces, oom_score_adj) are written by jobs.
+      bind("/dev", N::kRequired, false),
+      bind("/proc", N::kRequired, false),
+      bind("/sys", N::kRequired, true),
+      bind("/etc/hosts", N::kOptional, true),
+      bind("/etc/machine-id", N::kOptional, true),
+      bind("/etc/resolv.conf", N::kOptional, true),
+      // Writable: libhugetlbfs, ALPS and slurmd's PMIx server create files here.
+      bind("/var/lib/hugetlbfs", N::kOptional, false),
+      bind("/etc/opt/cray/wlm_detect", N::kOptional, true),
+      bind("/opt/cray/wlm_detect", N::kOptional, true),
+      bind("/opt/cray/alps", N::kOptional, true),
+      bind("/opt/cray/udreg", N::kOptional, true),
+      bind("/opt/cray/ugni", N::kOptional, true),
+      bind("/opt/cray/xpmem", N::kOptional, true),
+      bind("/var/opt/cray/alps", N::kOptional, false),
+      bind("/var/spool/slurmd", N::kOptional, false),
+  };
+}
+
+namespace {
+
+std::string user_name(const HostFacts& host) {
+  if (auto u = host.env.get("USER"); u && !u->empty()) return std::string(*u);
+  if (const struct passwd* p = ::getpwuid(host.uid)) return p->pw_name;
+  throw Error(fmt::format("$USER not set and uid {} has no name on this host", host.uid));
+}
+
+bool is_dir(const std::string& p) {
+  auto st = sys::try_stat(p);
+  return st && S_ISDIR(st->st_mode);
+}
+
+}  // namespace
+
+Plan make_plan(const Config& c, const HostFacts& host) {
+  Plan p;
+  if (c.argv.empty()) throw Error("no command given");
+  const std::string user = user_name(host);
+  const std::string storage =
+      image_ref::storage_dir(c.storage, host.env.get("CH_IMAGE_STORAGE"), user);
+
+  p.image = image_ref::resolve(c.image, storage, c.unsafe);
+  if (p.image.kind == ImageKind::kSquash)
+    throw Error(fmt::format("SquashFS images are not supported by this version: {}", c.image));
+  if (c.write && p.image.from_storage && !c.unsafe)
+    throw Error(fmt::format("--write on an image in storage needs --unsafe: {}", c.image));
+  if (c.mount_dir && p.image.kind == ImageKind::kDirectory)
+    log::warn("--mount invalid with directory image, ignoring");
+  p.writable = c.write;
+
+  p.ids.host_uid = host.uid;
+  p.ids.host_gid = host.gid;
+  p.ids.container_uid = c.uid.value_or(host.uid);
+  p.ids.container_gid = c.gid.value_or(host.gid);
+
+  // Default binds whose host side is missing are dropped now; required ones
+  // are an error.
+  for (auto& m : default_mounts()) {
+    auto st = sys::try_stat(m.src);
+    if (!st) {
+      if (m.need == Mount::Need::kRequired)
+        throw SysError(ENOENT, fmt::format("can't bind: host path missing: {}", m.src));
+      log::debug("default bind: host has no {}: skipped", m.src);
+      continue;
+    }
+    m.src_is_dir = S_ISDIR(st->st_mode);
+    p.mounts.push_back(std::move(m));
+  }
+
+  // /tmp: the host's $TMPDIR or /tmp, or a private tmpfs.
+  if (c.private_tmp) {
+    p.mounts.push_back({Mount::Kind::kTmpfs, Mount::Need::kRequired, "mode=1777", "/tmp",
+                        false, true, "--private-tmp"});
+  } else {
+    auto tmpdir = host.env.get("TMPDIR");
+    std::string src = tmpdir && !tmpdir->empty() ? std::string(*tmpdir) : "/tmp";
+    if (!is_dir(src))
+      throw SysError(ENOTDIR, fmt::format("can't bind host temporary directory: {}", src));
+    p.mounts.push_back({Mount::Kind::kBind, Mount::Need::kRequired, src, "/tmp", false, true,
+                        "temporary directory"});
+  }
+
+  // --home: a small tmpfs on /home, so that /home/$USER can be made even in a
+  // read-only image, with $HOME bound there.
+  std::optional<std::string> home_in;
+  if (c.home) {
+    auto h = host.env.get("HOME");
+    if (!h || h->empty()) throw Error("--home: $HOME not set");
+    if (!is_dir(std::string(*h)))
+      throw SysError(ENOTDIR, fmt::format("--home: $HOME is not a directory: {}", *h));
+    if (user.find('/') != std::string::npos || user == "." || user == "..")
+      throw Error(fmt::format("--home: $USER is not a valid directory name: {:?}", user));
+    home_in = "/home/" + user;
+    p.mounts.push_back({Mount::Kind::kTmpfs, Mount::Need::kRequired, "size=4m,mode=0755", "/home",
+                        false, true, "--home"});
+    p.mounts.push_back({Mount::Kind::kBind, Mount::Need::kMakeDst, std::string(*h), *home_in,
+                        false, true, "--home"});
+  }
+
+  // User binds, last, in command-line order.
+  for (const auto& b : c.binds) {
+    auto st = sys::try_stat(b.src);
+    if (!st) {
+      int e = errno;
+      throw SysError(e, fmt::format("can't bind: source not found: {}", b.src));
+    }
+    p.mounts.push_back({Mount::Kind::kBind, Mount::Need::kMakeDst, b.src, b.dst, b.readonly,
+                        S_ISDIR(st->st_mode), "--bind"});
+  }
+
+  if (!c.no_passwd) {
+    auto names = passwd::lookup(p.ids.container_uid, p.ids.container_gid);
+    if (!names.user)
+      log::verbose("UID {} not found; using dummy info", p.ids.container_uid);
+    if (!names.group)
+      log::verbose("GID {} not found; using dummy info", p.ids.container_gid);
+    p.passwd = passwd::passwd_text(p.ids.container_uid, p.ids.container_gid, names,
+                                   home_in.value_or("/"));
+    p.group = passwd::group_text(p.ids.container_gid, names);
+  }
+
+  p.env.ops = c.env_ops;
+  p.env.expand = !c.env_no_expand;
+  p.env.home = home_in;
+  p.host_env = host.env;
+  p.argv = c.argv;
+  p.cwd = c.cd;
+  p.verbosity = c.verbosity;
+  return p;
+}
+
+}  // namespace chute
