@@ -148,10 +148,15 @@ Fd mkdirs(int rootfd, std::string_view path, mode_t mode,
           std::span<const unsigned long long> also) {
   if (path::has_dotdot(path))
     throw Error(fmt::format("can't create {:?}: path contains \"..\"", path));
-  auto comps = path::components(path);
+  std::string todo(path);
+  int links = 0;
+restart:
+  auto comps = path::components(todo);
   Fd cur = open(rootfd, "/", O_PATH | O_DIRECTORY);
   std::string so_far;
-  for (const auto& comp : comps) {
+  for (size_t i = 0; i < comps.size(); ++i) {
+    const std::string& comp = comps[i];
+    std::string parent = so_far.empty() ? "/" : so_far;
     so_far += "/" + comp;
     if (auto d = try_open(rootfd, so_far, O_PATH | O_DIRECTORY)) {
       cur = std::move(*d);
@@ -163,10 +168,21 @@ Fd mkdirs(int rootfd, std::string_view path, mode_t mode,
                               "not part of the image", so_far));
     if (::mkdirat(cur.get(), comp.c_str(), mode) != 0) {
       int e = errno;
-      if (e == EEXIST)  // a dangling symlink: creating through it is refused
-        throw SysError(e, fmt::format("can't create {:?}: a symlink or other non-directory "
-                                      "is in the way", so_far));
-      throw SysError(e, fmt::format("can't create directory {:?} (inside the image)", so_far));
+      if (e != EEXIST)
+        throw SysError(e, fmt::format("can't create directory {:?} (inside the image)", so_far));
+      // A dangling symlink: create its target instead, resolved inside the
+      // image like any other path.
+      char buf[PATH_MAX];
+      ssize_t len = ::readlinkat(cur.get(), comp.c_str(), buf, sizeof buf - 1);
+      if (len < 0)
+        throw SysError(e, fmt::format("can't create {:?}: a non-directory is in the way", so_far));
+      if (++links > kMaxLinks) throw SysError(ELOOP, fmt::format("can't create {:?}", path));
+      std::string_view target(buf, static_cast<size_t>(len));
+      std::string next = path::is_absolute(target) ? std::string(target)
+                                                   : path::join(parent, target);
+      for (size_t j = i + 1; j < comps.size(); ++j) next = path::join(next, comps[j]);
+      todo = std::move(next);
+      goto restart;
     }
     int n = ::openat(cur.get(), comp.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (n < 0) {
