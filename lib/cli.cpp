@@ -52,7 +52,7 @@ const struct option kOptions[] = {
     {nullptr, 0, nullptr, 0},
 };
 
-constexpr const char* kShort = ":b:c:g:hm:qs:tu:vVw?";
+constexpr const char* kShort = ":b:c:g:hm:qs:tu:vVw";
 
 env::Op set_env_op(const char* arg, char delim, std::string_view option) {
   env::Op op;
@@ -173,13 +173,22 @@ Parsed parse_ch_run(int argc, const char* const* argv_in) {
         break;
       case ':':
         throw Error(fmt::format("option requires an argument: {:?} (try --help)",
-                                argv_in[::optind - 1]));
-      case '?':
-        if (::optopt == '?') {
+                                argv[::optind - 1]));
+      case '?': {
+        if (::optopt == '?') {  // "-?": argp's spelling of --help
           r.action = Parsed::Action::kHelp;
           break;
         }
-        throw Error(fmt::format("unknown option: {:?} (try --help)", argv_in[::optind - 1]));
+        std::string_view word(argv[::optind - 1]);
+        if (::optopt == 0)  // a long option: unknown, or an ambiguous abbreviation
+          throw Error(fmt::format("unknown option: {:?} (try --help)", word));
+        if (::optopt > 0 && ::optopt < 256) {
+          // A short option, maybe inside a group such as "-xw": name the letter.
+          throw Error(fmt::format("unknown option: \"-{}\" (try --help)",
+                                  static_cast<char>(::optopt)));
+        }
+        throw Error(fmt::format("option {:?} takes no argument (try --help)", word));
+      }
       default:
         throw Error(fmt::format("unexpected option code {}", ch));
     }
