@@ -12,6 +12,7 @@ namespace {
 
 std::string g_program = "chute";
 int g_level = kInfo;
+struct timespec g_start {};
 
 // One write(2) per line, so that lines from many ranks of a job do not
 // interleave mid-line on a shared stderr.
@@ -29,19 +30,21 @@ void write_line(std::string_view line) {
 
 }  // namespace
 
-void set_program(std::string_view name) { g_program = name; }
+void set_program(std::string_view name) {
+  ::clock_gettime(CLOCK_MONOTONIC, &g_start);
+  g_program = name;
+}
 std::string_view program() { return g_program; }
 void set_level(int level) { g_level = level; }
 int level() { return g_level; }
 
 void emit(std::string_view kind, std::string_view text) {
   if (kind == "trace") {
-    // Trace lines carry the time since the first trace line, to show where
-    // start-up time goes.
+    // Trace lines carry the time since set_program() (the start of main),
+    // to show where start-up time goes.
     struct timespec now;
     ::clock_gettime(CLOCK_MONOTONIC, &now);
-    static const struct timespec start = now;
-    long us = (now.tv_sec - start.tv_sec) * 1000000L + (now.tv_nsec - start.tv_nsec) / 1000L;
+    long us = (now.tv_sec - g_start.tv_sec) * 1000000L + (now.tv_nsec - g_start.tv_nsec) / 1000L;
     write_line(fmt::format("{}[{}]: trace: +{}us {}\n", g_program, ::getpid(), us, text));
     return;
   }

@@ -19,6 +19,7 @@ enum Level : int {
   kTrace = 3,
 };
 
+// Also starts the clock that trace lines report.
 void set_program(std::string_view name);
 std::string_view program();
 void set_level(int level);
