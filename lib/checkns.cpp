@@ -149,8 +149,8 @@ Result sysctls() {
     }
     if (*v < 1024 && r.status == Status::kOk) {
       r.status = Status::kWarn;
-      r.detail = fmt::format("user.max_user_namespaces={}: little headroom; each ch-run "
-                             "without --join uses one (fix: sysctl -w "
+      r.detail = fmt::format("user.max_user_namespaces={}: little headroom; each running "
+                             "ch-run uses one (fix: sysctl -w "
                              "user.max_user_namespaces=15000 or more)", *v);
     }
   }

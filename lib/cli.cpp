@@ -212,8 +212,8 @@ std::string ch_run_help() {
   return ch_run_usage() + R"(
 Run a command in a container, as an ordinary user.
 
-  -b, --bind=SRC[:DST[:ro]]  bind host SRC at image path DST (default: SRC);
-                             ":ro" makes it read-only
+  -b, --bind=SRC[:DST[:ro|rw]]  bind host SRC at image path DST (default:
+                             SRC); ":ro" makes it read-only
   -c, --cd=DIR               start the command in DIR (default: /)
       --env-no-expand        don't expand $VARS in --set-env values
       --feature=FEAT         exit 0 if feature FEAT is supported

@@ -13,7 +13,7 @@ Fd attach(const ImageRef& image, bool writable) {
     throw Error(fmt::format("SquashFS images are not supported by this version: {}", image.arg));
   log::verbose("image: directory {}{}", image.path, writable ? " (writable)" : "");
   Fd root = mount::bind_self(image.path);
-  if (!writable) mount::make_readonly(root.get(), image.path, false);
+  if (!writable) mount::make_readonly(root.get(), image.path, true);
   return root;
 }
 

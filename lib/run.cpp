@@ -64,8 +64,14 @@ void exec_job(const std::vector<std::string>& argv, Environment& env,
     int e = errno;
     throw SysError(e, "can't set no_new_privs");
   }
+  // With -qqq the job's stderr goes to /dev/null, but an exec failure must
+  // still be reported: keep the real stderr, closed by a successful exec.
+  int saved_stderr = -1;
   if (verbosity <= log::kQuiet1) redirect_to_null(STDOUT_FILENO);
-  if (verbosity <= log::kQuiet3) redirect_to_null(STDERR_FILENO);
+  if (verbosity <= log::kQuiet3) {
+    saved_stderr = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    redirect_to_null(STDERR_FILENO);
+  }
 
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
@@ -79,6 +85,7 @@ void exec_job(const std::vector<std::string>& argv, Environment& env,
   environ = envp.data();
   ::execvp(args[0], args.data());
   int e = errno;
+  if (saved_stderr >= 0) ::dup2(saved_stderr, STDERR_FILENO);
   throw SysError(e, fmt::format("can't execve(2): {}", argv[0]), kExitExec);
 }
 

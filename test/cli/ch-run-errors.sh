@@ -8,6 +8,9 @@ fmt='^ch-run\[[0-9]+\]: error: '
 run "$CH_RUN" "$img" -- /nonexistent
 is "$rc" 49 "a missing command exits 49"
 like "$err" "${fmt}can't execve\(2\): /nonexistent: No such file or directory" "the exec error names the command and errno"
+run "$CH_RUN" -qqq "$img" -- /nonexistent
+is "$rc" 49 "with -qqq a missing command still exits 49"
+like "$err" "can't execve\(2\): /nonexistent" "with -qqq the exec error is still printed"
 printf '#!/bin/sh\n' > "$scratch/noexec"
 run "$CH_RUN" -b "$scratch/noexec:/etc/hosts" "$img" -- /etc/hosts
 is "$rc" 49 "a file that is not executable exits 49"
