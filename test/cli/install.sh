@@ -1,0 +1,45 @@
+#!/bin/bash
+# meson install puts the programs, libchute (shared, with headers and a
+# pkg-config file) and the man pages under the prefix, and what it installs
+# works: the installed ch-run runs a container, and a program built against
+# the installed library links and runs.
+. "$CLI_LIB"
+: "${BUILD_ROOT:?}"
+
+dest=$scratch/dest
+run meson install -C "$BUILD_ROOT" --no-rebuild --destdir "$dest" --quiet
+is "$rc" 0 "meson install succeeds"
+prefix=$(meson introspect --buildoptions "$BUILD_ROOT" | python3 -c \
+    'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))')
+libdir=$(meson introspect --buildoptions "$BUILD_ROOT" | python3 -c \
+    'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"))')
+root=$dest$prefix
+for f in bin/ch-run bin/ch-checkns share/man/man1/ch-run.1 share/man/man1/ch-checkns.1 \
+         include/chute/plan.hpp "$libdir/pkgconfig/chute.pc"; do
+    [ -e "$root/$f" ] && ok "installed $f" || not_ok "installed $f"
+done
+so=$(ls "$root/$libdir"/libchute.so.* 2>/dev/null | head -1)
+[ -n "$so" ] && ok "installed libchute.so" || not_ok "installed libchute.so"
+
+run "$root/bin/ch-run" "$img" -- probe exit 3
+is "$rc" 3 "the installed ch-run runs a container"
+run man --warnings -l "$root/share/man/man1/ch-run.1"
+is "$rc|$err" "0|" "the installed man page renders without warnings"
+
+cat > "$scratch/uses-lib.cpp" <<'EOS'
+#include <cstdio>
+#include "chute/bind_spec.hpp"
+#include "chute/image_ref.hpp"
+int main() {
+  auto b = chute::bind_spec::parse("/data:/mnt/0:ro");
+  std::printf("%s %s %d %s\n", b.src.c_str(), b.dst.c_str(), b.readonly,
+              chute::image_ref::mangle("a/b:c").c_str());
+}
+EOS
+run env PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$root/$libdir/pkgconfig" \
+    sh -c 'c++ -std=c++20 -o "$1/uses-lib" "$1/uses-lib.cpp" $(pkg-config --cflags --libs chute)' sh "$scratch"
+is "$rc" 0 "a program compiles and links against the installed libchute via pkg-config"
+run env LD_LIBRARY_PATH="$root/$libdir" "$scratch/uses-lib"
+is "$out" "/data /mnt/0 1 a%b+c" "and runs with the installed libchute.so"
+
+done_testing
