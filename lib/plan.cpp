@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <fmt/core.h>
 
 #include "chute/error.hpp"
 #include "chute/log.hpp"
 #include "chute/passwd.hpp"
+#include "chute/squash.hpp"
 #include "chute/path.hpp"
 #include "chute/sys.hpp"
 
@@ -66,7 +69,42 @@ bool is_dir(const std::string& p) {
   return st && S_ISDIR(st->st_mode);
 }
 
+std::optional<std::string> canonical(const std::string& p) {
+  char buf[PATH_MAX];
+  if (::realpath(p.c_str(), buf) == nullptr) return std::nullopt;
+  return std::string(buf);
+}
+
+// A and B are the same path, or one lies under the other.
+bool related(const std::string& a, const std::string& b) {
+  return image_ref::is_under(a, b) || image_ref::is_under(b, a);
+}
+
 }  // namespace
+
+std::string squash_mount_point(const std::optional<std::string>& option,
+                               const std::vector<std::string>& sources) {
+  if (option) {
+    auto real = canonical(*option);
+    if (!real || !is_dir(*real))
+      throw SysError(real ? ENOTDIR : ENOENT, fmt::format("--mount: not a directory: {}", *option));
+    if (*real == "/" || image_ref::is_under(*real, "/proc"))
+      throw Error(fmt::format("--mount: can't mount the image on {}", *real));
+    for (const auto& s : sources)
+      if (related(*real, s))
+        throw Error(fmt::format("--mount: {} would hide bind source {}: choose another directory",
+                                *real, s));
+    return *real;
+  }
+  for (const char* cand : {"/mnt", "/srv", "/opt", "/media", "/boot", "/home", "/var", "/usr"}) {
+    auto real = canonical(cand);
+    if (!real || !is_dir(*real) || *real == "/") continue;
+    bool clash = false;
+    for (const auto& s : sources) clash = clash || related(*real, s);
+    if (!clash) return *real;
+  }
+  throw Error("no directory to mount the SquashFS image on (all overlap bind sources): use -m DIR");
+}
 
 Plan make_plan(const Config& c, const HostFacts& host) {
   Plan p;
@@ -76,8 +114,13 @@ Plan make_plan(const Config& c, const HostFacts& host) {
       image_ref::storage_dir(c.storage, host.env.get("CH_IMAGE_STORAGE"), user);
 
   p.image = image_ref::resolve(c.image, storage, c.unsafe);
-  if (p.image.kind == ImageKind::kSquash)
-    throw Error(fmt::format("SquashFS images are not supported by this version: {}", c.image));
+  if (p.image.kind == ImageKind::kSquash) {
+    auto info = squash::check(p.image.path);  // corrupt, truncated, unsupported: fail now
+    log::verbose("SquashFS image: {}, {} compression, {} inodes", p.image.path, info.compression,
+                 info.inodes);
+    if (c.write)
+      throw Error(fmt::format("--write: SquashFS images are read-only: {}", c.image));
+  }
   if (c.write && p.image.from_storage && !c.unsafe)
     throw Error(fmt::format("--write on an image in storage needs --unsafe: {}", c.image));
   if (c.mount_dir && p.image.kind == ImageKind::kDirectory)
@@ -142,6 +185,14 @@ Plan make_plan(const Config& c, const HostFacts& host) {
     }
     p.mounts.push_back({Mount::Kind::kBind, Mount::Need::kMakeDst, b.src, b.dst, b.readonly,
                         S_ISDIR(st->st_mode), "--bind"});
+  }
+
+  if (p.image.kind == ImageKind::kSquash) {
+    std::vector<std::string> sources;
+    for (const auto& m : p.mounts)
+      if (m.kind == Mount::Kind::kBind)
+        if (auto real = canonical(m.src)) sources.push_back(*real);
+    p.squash_mount = squash_mount_point(c.mount_dir, sources);
   }
 
   if (!c.no_passwd) {

@@ -4,16 +4,21 @@
 #include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <fmt/core.h>
 
 #include "chute/error.hpp"
 #include "chute/image.hpp"
+#include "chute/job.hpp"
 #include "chute/log.hpp"
 #include "chute/mount.hpp"
+#include "chute/path.hpp"
 #include "chute/sys.hpp"
+#include "chute/supervise.hpp"
 #include "chute/userns.hpp"
 
 extern char** environ;
@@ -41,68 +46,73 @@ bool is_dir(const char* p) {
   return ::stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-void redirect_to_null(int fd) {
-  int n = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (n < 0) {
-    int e = errno;
-    throw SysError(e, "can't open /dev/null");
+// Before the job starts, look its command up as execvp(3) will and read its
+// first page: the kernel then has the names, the attributes and (for a
+// small program) the contents cached, and the image server has begun
+// decompressing the rest; and a first getxattr(2) lets the kernel learn that
+// the image has no extended attributes. All this while ch-run still runs on
+// the server's CPU, where a FUSE round trip is several times cheaper than
+// from another one.
+void warm_command(const job::Spec& spec) {
+  const std::string& cmd = spec.argv_store[0];
+  std::vector<std::string> candidates;
+  if (cmd.find('/') != std::string::npos) {
+    candidates.push_back(path::is_absolute(cmd) || !spec.cwd ? cmd : path::join(*spec.cwd, cmd));
+  } else if (auto p = spec.env.get("PATH")) {
+    std::string_view path = *p;
+    size_t i = 0;
+    for (;;) {
+      size_t j = path.find(':', i);
+      std::string_view dir = path.substr(i, j == std::string_view::npos ? j : j - i);
+      candidates.push_back(path::join(dir.empty() ? "." : dir, cmd));
+      if (j == std::string_view::npos) break;
+      i = j + 1;
+    }
   }
-  ::dup2(n, fd);
-  ::close(n);
+  for (const auto& c : candidates) {
+    int fd = ::open(c.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) continue;
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+      char page[4096];
+      (void)!::read(fd, page, sizeof page);
+      (void)::fgetxattr(fd, "security.capability", page, sizeof page);
+      ::close(fd);
+      return;
+    }
+    ::close(fd);
+  }
 }
 
 }  // namespace
 
 void exec_job(const std::vector<std::string>& argv, Environment& env,
               const std::optional<std::string>& cwd, int verbosity) {
-  if (cwd && ::chdir(cwd->c_str()) != 0) {
-    int e = errno;
-    throw SysError(e, fmt::format("can't cd to {}", *cwd));
-  }
-  // Nothing the job executes can gain privileges (setuid files, file caps).
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    int e = errno;
-    throw SysError(e, "can't set no_new_privs");
-  }
-  // With -qqq the job's stderr goes to /dev/null, but an exec failure must
-  // still be reported: keep the real stderr, closed by a successful exec.
-  int saved_stderr = -1;
-  if (verbosity <= log::kQuiet1) redirect_to_null(STDOUT_FILENO);
-  if (verbosity <= log::kQuiet3) {
-    saved_stderr = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-    redirect_to_null(STDERR_FILENO);
-  }
-
-  std::vector<char*> args;
-  args.reserve(argv.size() + 1);
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<char*> envp = env.envp();
-  if (log::level() >= log::kVerbose) {
+  job::Spec spec;
+  spec.argv_store = argv;
+  spec.env = std::move(env);
+  spec.cwd = cwd;
+  spec.verbosity = verbosity;
+  job::finish(spec);
+  if (log::level() >= log::kVerbose)
     for (const auto& a : argv) log::verbose("argv: {:?}", a);
-  }
-  // execvp(3) searches the PATH of environ, which must be the job's.
-  environ = envp.data();
-  ::execvp(args[0], args.data());
-  int e = errno;
-  if (saved_stderr >= 0) ::dup2(saved_stderr, STDERR_FILENO);
-  throw SysError(e, fmt::format("can't execve(2): {}", argv[0]), kExitExec);
+  job::throw_failure(spec, job::exec(spec));
 }
 
 void run(const Plan& plan) {
   log::trace("stage: plan made");
   userns::enter(plan.ids);
   log::trace("stage: namespaces entered");
-  Fd root = image::attach(plan.image, plan.writable);
+  image::Attached img = image::attach(plan.image, plan.writable, plan.squash_mount, plan.ids);
   log::trace("stage: image attached");
   if (plan.passwd)
-    mount::install_files(root.get(), "/dev",
+    mount::install_files(img.root.get(), "/dev",
                          {{"/etc/passwd", *plan.passwd}, {"/etc/group", *plan.group}});
   log::trace("stage: passwd installed");
-  mount::apply(plan.mounts, root.get());
+  mount::apply(plan.mounts, img.root.get());
   log::trace("stage: mounts made");
-  mount::pivot(root.get());
-  root.reset();
+  mount::pivot(img.root.get());
+  img.root.reset();
   log::trace("stage: pivoted");
 
   Environment env = plan.host_env;
@@ -114,7 +124,29 @@ void run(const Plan& plan) {
         return sys::read_all(f->get(), "/ch/environment");
       },
       [](std::string_view w) { log::warn("{}", w); });
-  exec_job(plan.argv, env, plan.cwd, plan.verbosity);
+
+  // A directory: the job replaces the launcher.
+  if (!img.server) exec_job(plan.argv, env, plan.cwd, plan.verbosity);
+
+  // SquashFS: this process serves the image until the job and everything it
+  // left behind have exited.
+  job::Spec spec;
+  spec.argv_store = plan.argv;
+  spec.env = std::move(env);
+  spec.cwd = plan.cwd;
+  spec.verbosity = plan.verbosity;
+  warm_command(spec);
+  if (img.pinned) {
+    supervise::restore_cpus(img.cpus);
+    spec.set_cpus = true;
+    spec.cpus = img.cpus;
+  }
+  job::finish(spec);
+  int code = supervise::run(spec, img.server->stopped_fd(),
+                            [&img] { img.server->grow(fuse::default_threads()); });
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::_exit(code);  // not exit(): the serving threads are still running
 }
 
 }  // namespace chute

@@ -63,6 +63,7 @@ struct Mount {
 struct Plan {
   IdMap ids;
   ImageRef image;
+  std::string squash_mount;            // SquashFS: where to mount it (host path, our namespace only)
   bool writable = false;
   std::vector<Mount> mounts;
   std::optional<std::string> passwd;   // file contents; none with --no-passwd
@@ -79,5 +80,12 @@ struct Plan {
 std::vector<Mount> default_mounts();
 
 Plan make_plan(const Config& config, const HostFacts& host);
+
+// Where a SquashFS image is mounted before the pivot: -m DIR, else the first
+// of /mnt, /srv, /opt, /media, ... that is neither at, above nor below any
+// bind source (the mount covers it in the container's namespace only, and
+// must hide nothing a bind needs). SOURCES are canonical host paths.
+std::string squash_mount_point(const std::optional<std::string>& option,
+                               const std::vector<std::string>& sources);
 
 }  // namespace chute

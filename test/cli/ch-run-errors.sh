@@ -35,8 +35,8 @@ check 31 "${fmt}unknown image type \(not a directory, not SquashFS\): $scratch/t
 : > "$scratch/empty"
 check 31 "unknown image type.*: $scratch/empty" "an empty file" -- "$scratch/empty" -- true
 printf 'hsqs' > "$scratch/fake.sqfs"
-check 31 "SquashFS images are not supported by this version: $scratch/fake.sqfs" \
-      "a SquashFS file (not yet supported)" -- "$scratch/fake.sqfs" -- true
+check 31 "invalid SquashFS image: $scratch/fake.sqfs: truncated" \
+      "a file with only the SquashFS magic" -- "$scratch/fake.sqfs" -- true
 echo x > "$scratch/unreadable"; chmod 000 "$scratch/unreadable"
 check 31 "can't open image: $scratch/unreadable: Permission denied" \
       "an unreadable image file" -- "$scratch/unreadable" -- true

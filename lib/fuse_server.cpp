@@ -1,0 +1,414 @@
+#define FUSE_USE_VERSION 312
+#include "chute/fuse_server.hpp"
+
+#include <fcntl.h>
+#include <fuse3/fuse_lowlevel.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/core.h>
+#include <vector>
+
+#include "chute/error.hpp"
+#include "chute/log.hpp"
+#include "chute/sys.hpp"
+
+namespace chute::fuse {
+
+namespace {
+
+// The image never changes while mounted: let the kernel cache names and
+// attributes for as long as it likes.
+constexpr double kForever = 86400.0 * 365;
+
+// Up to this much is read per request (the kernel asks for at most
+// max_pages * 4 KiB; libfuse's default buffer holds 128 KiB plus headers).
+constexpr size_t kMaxRead = 1 << 17;
+
+Server& server(fuse_req_t req) { return *static_cast<Server*>(fuse_req_userdata(req)); }
+
+// One reader per serving thread: libsquashfuse's caches are not thread-safe.
+thread_local std::unique_ptr<squash::Reader> tl_reader;
+thread_local std::vector<char> tl_buf;
+
+squash::Reader* reader(fuse_req_t req) {
+  if (!tl_reader) tl_reader = std::make_unique<squash::Reader>(server(req).image_fd(), "image");
+  if (!tl_reader->ok()) {
+    fuse_reply_err(req, EIO);
+    return nullptr;
+  }
+  return tl_reader.get();
+}
+
+// FUSE node ids: the root is FUSE_ROOT_ID; every other inode is its
+// SquashFS inode id (48 bits: metadata block and offset) plus 2. Stateless,
+// so every thread agrees and "forget" has nothing to do.
+fuse_ino_t to_ino(const Server& s, squash::InodeId id) {
+  return id == s.root_id() ? FUSE_ROOT_ID : static_cast<fuse_ino_t>(id + 2);
+}
+squash::InodeId to_id(const Server& s, fuse_ino_t ino) {
+  return ino == FUSE_ROOT_ID ? s.root_id() : static_cast<squash::InodeId>(ino - 2);
+}
+
+void op_init(void*, struct fuse_conn_info* conn) {
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  want(FUSE_CAP_ASYNC_READ);
+  want(FUSE_CAP_READDIRPLUS);
+  want(FUSE_CAP_CACHE_SYMLINKS);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_NO_OPEN_SUPPORT);
+  want(FUSE_CAP_NO_OPENDIR_SUPPORT);
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always: ls -l and find need the attributes
+  // Several reads in flight at once: the kernel's readahead of one file keeps
+  // several threads decompressing in parallel.
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Server& s = server(req);
+  auto* r = reader(req);
+  if (r == nullptr) return;
+  struct fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.attr_timeout = kForever;
+  e.entry_timeout = kForever;
+  squash::InodeId id = 0;
+  int err = r->lookup(to_id(s, parent), name, id, e.attr);
+  if (err == ENOENT) {
+    fuse_reply_entry(req, &e);  // ino 0: a cached negative entry
+    return;
+  }
+  if (err != 0) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  e.ino = to_ino(s, id);
+  fuse_reply_entry(req, &e);
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+void op_forget_multi(fuse_req_t req, size_t, struct fuse_forget_data*) { fuse_reply_none(req); }
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+  auto* r = reader(req);
+  if (r == nullptr) return;
+  struct stat st;
+  if (int err = r->stat(to_id(server(req), ino), st); err != 0) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_attr(req, &st, kForever);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  auto* r = reader(req);
+  if (r == nullptr) return;
+  std::string target;
+  if (int err = r->readlink(to_id(server(req), ino), target); err != 0) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_readlink(req, target.c_str());
+}
+
+void op_open(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  fi->keep_cache = 1;
+  fuse_reply_open(req, fi);
+}
+
+// Files up to this size are prefetched whole on their first read: programs
+// and libraries, whose page faults otherwise come one at a time.
+constexpr uint64_t kPrefetchMax = 64ull << 20;
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
+  auto* r = reader(req);
+  if (r == nullptr) return;
+  Server& s = server(req);
+  squash::InodeId id = to_id(s, ino);
+  if (off == 0 || size < s.block_size()) {
+    struct stat st;
+    if (r->stat(id, st) == 0 && static_cast<uint64_t>(st.st_size) <= kPrefetchMax &&
+        static_cast<uint64_t>(st.st_size) > size)
+      s.prefetch(ino, id, static_cast<uint64_t>(st.st_size));
+  }
+  if (size > kMaxRead * 8) size = kMaxRead * 8;
+  if (tl_buf.size() < size) tl_buf.resize(size);
+  size_t got = 0;
+  if (int err = r->read(id, off, size, tl_buf.data(), got); err != 0) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_buf(req, tl_buf.data(), got);
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+  fi->keep_cache = 1;
+  fi->cache_readdir = 1;
+  fuse_reply_open(req, fi);
+}
+
+// Offsets: 1 is ".", 2 is "..", and an entry whose SquashFS offset-after is
+// N has offset N + 3; a request at offset K >= 3 resumes at SquashFS offset
+// K - 3, at 2 from the first entry.
+void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  Server& s = server(req);
+  auto* r = reader(req);
+  if (r == nullptr) return;
+  if (tl_buf.size() < size) tl_buf.resize(size);
+  char* buf = tl_buf.data();
+  size_t used = 0;
+  squash::InodeId dir = to_id(s, ino);
+  bool full = false;
+
+  auto add = [&](const char* name, fuse_ino_t child, const struct stat& st, off_t next) {
+    size_t need;
+    if (plus) {
+      struct fuse_entry_param e;
+      std::memset(&e, 0, sizeof e);
+      e.ino = child;
+      e.attr = st;
+      e.attr_timeout = kForever;
+      e.entry_timeout = kForever;
+      need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+    } else {
+      need = fuse_add_direntry(req, buf + used, size - used, name, &st, next);
+    }
+    if (need > size - used) {
+      full = true;
+      return false;
+    }
+    used += need;
+    return true;
+  };
+
+  struct stat dot;
+  std::memset(&dot, 0, sizeof dot);
+  dot.st_mode = S_IFDIR;
+  // "." and ".." carry no attributes (ino 0 in readdirplus): the kernel
+  // resolves them itself.
+  if (off < 1 && !add(".", 0, dot, 1)) return (void)fuse_reply_buf(req, buf, used);
+  if (off < 2 && !add("..", 0, dot, 2)) return (void)fuse_reply_buf(req, buf, used);
+  int err = r->readdir(dir, off >= 3 ? off - 3 : 0,
+                       [&](std::string_view n, squash::InodeId id, mode_t mode, off_t next) {
+                         struct stat st;
+                         std::memset(&st, 0, sizeof st);
+                         if (plus) {
+                           if (r->stat(id, st) != 0) return false;
+                         } else {
+                           st.st_mode = mode;
+                         }
+                         std::string name(n);
+                         return add(name.c_str(), plus ? to_ino(s, id) : 0, st, next + 3);
+                       });
+  if (err != 0 && used == 0 && !full) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_buf(req, buf, used);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
+  readdir_common(req, ino, size, off, false);
+}
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info*) {
+  readdir_common(req, ino, size, off, true);
+}
+
+// Without extended attributes in the image, ENOSYS: the kernel then stops
+// asking, which saves a round trip on every exec and every ls -l.
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  if (!server(req).has_xattrs()) return (void)fuse_reply_err(req, ENOSYS);
+  auto* r = reader(req);
+  if (r == nullptr) return;
+  std::string names;
+  if (int err = r->listxattr(to_id(server(req), ino), names); err != 0)
+    return (void)fuse_reply_err(req, err);
+  if (size == 0) return (void)fuse_reply_xattr(req, names.size());
+  if (size < names.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, names.data(), names.size());
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  if (!server(req).has_xattrs()) return (void)fuse_reply_err(req, ENOSYS);
+  auto* r = reader(req);
+  if (r == nullptr) return;
+  std::string value;
+  if (int err = r->getxattr(to_id(server(req), ino), name, value); err != 0)
+    return (void)fuse_reply_err(req, err);
+  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, value.data(), value.size());
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  auto* r = reader(req);
+  if (r == nullptr) return;
+  struct statvfs sv;
+  r->statfs(sv);
+  fuse_reply_statfs(req, &sv);
+}
+
+const struct fuse_lowlevel_ops kOps = [] {
+  struct fuse_lowlevel_ops o;
+  std::memset(&o, 0, sizeof o);
+  o.init = op_init;
+  o.lookup = op_lookup;
+  o.forget = op_forget;
+  o.forget_multi = op_forget_multi;
+  o.getattr = op_getattr;
+  o.readlink = op_readlink;
+  o.open = op_open;
+  o.read = op_read;
+  o.opendir = op_opendir;
+  o.readdir = op_readdir;
+  o.readdirplus = op_readdirplus;
+  o.listxattr = op_listxattr;
+  o.getxattr = op_getxattr;
+  o.statfs = op_statfs;
+  return o;
+}();
+
+}  // namespace
+
+unsigned default_threads() {
+  cpu_set_t set;
+  unsigned n = 2;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) n = static_cast<unsigned>(CPU_COUNT(&set));
+  return std::clamp(n, 2u, 8u);
+}
+
+Server::Server(Fd image_fd, std::string image_name)
+    : image_(std::move(image_fd)), name_(std::move(image_name)) {
+  squash::Reader r(image_.get(), name_);
+  if (!r.ok()) throw Error(fmt::format("invalid SquashFS image: {}: can't read its tables", name_));
+  root_id_ = r.root();
+  has_xattrs_ = r.has_xattrs();
+  struct statvfs sv;
+  r.statfs(sv);
+  block_size_ = static_cast<uint32_t>(sv.f_bsize);
+  dev_fuse_ = sys::open("/dev/fuse", O_RDWR);
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    int e = errno;
+    throw SysError(e, "can't create pipe");
+  }
+  stopped_[0].reset(p[0]);
+  stopped_[1].reset(p[1]);
+}
+
+Server::~Server() {
+  // The process exits while serving: the threads go with it. Only a server
+  // that never started is taken apart here.
+  if (workers_.empty() && se_ != nullptr) fuse_session_destroy(se_);
+  for (auto& w : workers_) w.detach();
+  for (auto& h : helpers_) h.detach();
+}
+
+void Server::mount(const std::string& dir, uid_t uid, gid_t gid) {
+  std::string opts = fmt::format("fd={},rootmode=40000,user_id={},group_id={},default_permissions",
+                                 dev_fuse_.get(), uid, gid);
+  log::verbose("SquashFS: mounting {} on {} (FUSE, in the container's namespace)", name_, dir);
+  if (::mount("chute-squash", dir.c_str(), "fuse.chute", MS_NOSUID | MS_NODEV | MS_RDONLY,
+              opts.c_str()) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't mount SquashFS image {} on {}", name_, dir));
+  }
+  const char* argv[] = {"chute", nullptr};
+  struct fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
+  se_ = fuse_session_new(&args, &kOps, sizeof kOps, this);
+  if (se_ == nullptr) throw Error("can't create FUSE session");
+  // "/dev/fd/N": libfuse takes the descriptor that is already mounted.
+  std::string fdname = fmt::format("/dev/fd/{}", dev_fuse_.get());
+  if (fuse_session_mount(se_, fdname.c_str()) != 0)
+    throw Error(fmt::format("can't attach FUSE session to {}", fdname));
+  (void)dev_fuse_.release();  // owned by the session now
+}
+
+void Server::prefetch(uint64_t ino, squash::InodeId id, uint64_t size) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!seen_.insert(ino).second) return;
+    // Two blocks per chunk: enough work per hand-off, and the first chunks
+    // arrive while the program is still starting.
+    const uint64_t chunk = 2ull * block_size_;
+    for (uint64_t o = 0; o < size; o += chunk)
+      queue_.push_back({ino, id, o, std::min(chunk, size - o)});
+  }
+  cv_.notify_all();
+}
+
+void Server::helper() {
+  std::vector<char> buf;
+  for (;;) {
+    Chunk c;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !queue_.empty(); });
+      c = queue_.front();
+      queue_.pop_front();
+    }
+    if (!tl_reader) tl_reader = std::make_unique<squash::Reader>(image_.get(), name_);
+    if (!tl_reader->ok()) continue;
+    buf.resize(c.length);
+    size_t got = 0;
+    if (tl_reader->read(c.id, static_cast<off_t>(c.offset), c.length, buf.data(), got) != 0 ||
+        got == 0)
+      continue;
+    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(got);
+    bv.buf[0].mem = buf.data();
+    // Errors are harmless: the page is then read the usual way.
+    (void)fuse_lowlevel_notify_store(se_, c.ino, static_cast<off_t>(c.offset), &bv,
+                                     FUSE_BUF_SPLICE_NONBLOCK);
+  }
+}
+
+// libfuse's own multithreaded loop starts its threads one by one as
+// requests arrive, on the path of those requests; these workers are started
+// when chute chooses. Each reads requests from the shared /dev/fuse
+// descriptor and answers them.
+void Server::worker() {
+  struct fuse_buf buf;
+  std::memset(&buf, 0, sizeof buf);
+  int rc = 0;
+  while (!fuse_session_exited(se_)) {
+    rc = fuse_session_receive_buf(se_, &buf);
+    if (rc == -EINTR) continue;
+    if (rc <= 0) break;
+    fuse_session_process_buf(se_, &buf);
+  }
+  std::free(buf.mem);
+  if (live_workers_.fetch_sub(1) == 1) {
+    stopped_flag_.store(true);
+    char c = rc < 0 ? 1 : 0;
+    (void)!::write(stopped_[1].get(), &c, 1);
+  }
+}
+
+void Server::start() {
+  live_workers_.fetch_add(1);
+  workers_.emplace_back([this] { worker(); });
+}
+
+void Server::grow(unsigned threads) {
+  while (workers_.size() < threads) {
+    live_workers_.fetch_add(1);
+    workers_.emplace_back([this] { worker(); });
+  }
+  while (helpers_.size() < threads) helpers_.emplace_back([this] { helper(); });
+}
+
+}  // namespace chute::fuse

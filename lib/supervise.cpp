@@ -1,0 +1,211 @@
+#include "chute/supervise.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <sched.h>
+#include <fmt/core.h>
+#include <string>
+#include <vector>
+
+#include "chute/error.hpp"
+#include "chute/log.hpp"
+#include "chute/sys.hpp"
+
+namespace chute::supervise {
+
+namespace {
+
+constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGTSTP};
+
+sigset_t handled_set() {
+  sigset_t s;
+  sigemptyset(&s);
+  for (int sig : kForwarded) sigaddset(&s, sig);
+  sigaddset(&s, SIGCHLD);
+  return s;
+}
+
+// Every process whose parent is this one: the job, and whatever it left
+// behind that was reparented here (the subreaper).
+std::vector<pid_t> children() {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    auto f = sys::try_open(fmt::format("/proc/self/task/{}/children", e->d_name), O_RDONLY);
+    if (!f) continue;
+    std::string text;
+    try {
+      text = sys::read_all(f->get(), "children");
+    } catch (const std::exception&) {
+      continue;
+    }
+    const char* p = text.data();
+    const char* end = p + text.size();
+    while (p < end) {
+      pid_t pid = 0;
+      auto [next, ec] = std::from_chars(p, end, pid);
+      if (ec == std::errc()) out.push_back(pid);
+      p = next + 1;
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+struct ChildArgs {
+  job::Spec* spec;
+  pid_t parent;
+};
+
+// Runs in the child, on its own stack, sharing the launcher's memory until
+// it executes: only system calls, no allocation.
+int child_main(void* arg) {
+  auto* a = static_cast<ChildArgs*>(arg);
+  // If the launcher dies (even by SIGKILL), nothing serves the image any
+  // more: take the job down with it rather than leave it failing on I/O.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != a->parent) ::_exit(kExitMisc);
+  job::die(*a->spec, job::exec(*a->spec));
+}
+
+int status_code(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return kExitMisc;
+}
+
+}  // namespace
+
+void block_signals() {
+  sigset_t s = handled_set();
+  if (::sigprocmask(SIG_BLOCK, &s, nullptr) != 0) {
+    int e = errno;
+    throw SysError(e, "can't block signals");
+  }
+}
+
+cpu_set_t pin_to_this_cpu() {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  ::sched_getaffinity(0, sizeof all, &all);
+  int cpu = ::sched_getcpu();
+  if (cpu >= 0) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ::sched_setaffinity(0, sizeof one, &one);
+  }
+  return all;
+}
+
+void restore_cpus(const cpu_set_t& mask) {
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) return;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    pid_t tid = 0;
+    std::from_chars(e->d_name, e->d_name + std::strlen(e->d_name), tid);
+    if (tid > 0) ::sched_setaffinity(tid, sizeof mask, &mask);
+  }
+  ::closedir(d);
+}
+
+int run(job::Spec& spec, int server_stopped_fd, const std::function<void()>& started) {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    int e = errno;
+    throw SysError(e, "can't become a subreaper");
+  }
+  sigset_t set = handled_set();
+  int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
+  if (sfd < 0) {
+    int e = errno;
+    throw SysError(e, "can't create signalfd");
+  }
+  Fd sigfd(sfd);
+  // The child's signal mask: none of the supervisor's blocked ones.
+  spec.set_mask = true;
+  ::sigprocmask(SIG_SETMASK, nullptr, &spec.mask);
+  for (int sig : kForwarded) sigdelset(&spec.mask, sig);
+  sigdelset(&spec.mask, SIGCHLD);
+  ChildArgs args{&spec, ::getpid()};
+  std::vector<char> stack(64 * 1024);
+  pid_t pid = ::clone(child_main, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD,
+                      &args);
+  if (pid < 0) {
+    int e = errno;
+    throw SysError(e, "can't start the job");
+  }
+  log::verbose("job: pid {}", pid);
+  started();
+
+  bool job_alive = true;
+  int job_status = 0;
+  bool server_died = false;
+  for (;;) {
+    // Reap whatever has ended; stop when no child at all is left.
+    for (;;) {
+      int st = 0;
+      pid_t w = ::waitpid(-1, &st, WNOHANG | __WALL);
+      if (w > 0) {
+        if (w == pid) {
+          job_alive = false;
+          job_status = st;
+          log::verbose("job exited: status {}", status_code(st));
+        }
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == ECHILD) {
+        if (server_died) {
+          log::emit("error", "SquashFS server stopped before the job ended");
+          return kExitServerDied;
+        }
+        return status_code(job_status);
+      }
+      break;  // children remain, none has ended
+    }
+    struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {server_stopped_fd, POLLIN, 0}};
+    int n = ::poll(fds, server_died || server_stopped_fd < 0 ? 1 : 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      throw SysError(e, "can't poll");
+    }
+    if (server_stopped_fd >= 0 && !server_died && (fds[1].revents & (POLLIN | POLLHUP))) {
+      server_died = true;
+      log::warn("SquashFS server stopped while the job is running");
+    }
+    if (!(fds[0].revents & POLLIN)) continue;
+    struct signalfd_siginfo si;
+    if (::read(sigfd.get(), &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
+    int sig = static_cast<int>(si.ssi_signo);
+    if (sig == SIGCHLD) continue;
+    // A terminal sends its signals to the whole foreground process group,
+    // the job included: forward only what was sent to the launcher alone.
+    bool from_tty = si.ssi_code == SI_KERNEL && ::getpgid(pid) == ::getpgrp();
+    if (!from_tty) {
+      if (job_alive) {
+        log::verbose("forwarding signal {} to the job", sig);
+        ::kill(pid, sig);
+      } else {
+        for (pid_t c : children()) ::kill(c, sig);
+      }
+    }
+    if (sig == SIGTSTP) ::raise(SIGSTOP);  // stop too, so the shell sees the job stopped
+  }
+}
+
+}  // namespace chute::supervise
