@@ -2,6 +2,9 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <sys/utsname.h>
+
+#include <cstdio>
 
 #include <cerrno>
 #include <fmt/core.h>
@@ -49,10 +52,11 @@ const struct option kOptions[] = {
     {"verbose", no_argument, nullptr, 'v'},
     {"version", no_argument, nullptr, 'V'},
     {"write", no_argument, nullptr, 'w'},
+    {"write-fake", optional_argument, nullptr, 'W'},
     {nullptr, 0, nullptr, 0},
 };
 
-constexpr const char* kShort = ":b:c:g:hm:qs:tu:vVw";
+constexpr const char* kShort = ":b:c:g:hm:qs:tu:vVwW::";
 
 env::Op set_env_op(const char* arg, char delim, std::string_view option) {
   env::Op op;
@@ -79,6 +83,25 @@ env::Op set_env_op(const char* arg, char delim, std::string_view option) {
   }
   op.vars = env::parse_records(text, delim, path);
   return op;
+}
+
+// tmpfs's size syntax: a number with an optional k, m, g or % suffix.
+void check_size(const std::string& size) {
+  size_t i = 0;
+  while (i < size.size() && size[i] >= '0' && size[i] <= '9') ++i;
+  bool ok = i > 0 && (i == size.size() ||
+                      (i + 1 == size.size() && std::string_view("kKmMgG%").find(size[i]) !=
+                                                   std::string_view::npos));
+  if (!ok || size.find_first_not_of('0') == std::string::npos || (size.back() == '%' && std::stoul(size) > 100))
+    throw Error(fmt::format("--write-fake: invalid size {:?} (examples: 12%, 512m, 4g)", size));
+}
+
+bool kernel_at_least(int major, int minor) {
+  struct utsname u;
+  if (::uname(&u) != 0) return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
 }
 
 }  // namespace
@@ -171,6 +194,10 @@ Parsed parse_ch_run(int argc, const char* const* argv_in) {
       case 'w':
         c.write = true;
         break;
+      case 'W':
+        c.write_fake = ::optarg != nullptr ? std::string(::optarg) : std::string(kWriteFakeSize);
+        check_size(*c.write_fake);
+        break;
       case ':':
         throw Error(fmt::format("option requires an argument: {:?} (try --help)",
                                 argv[::optind - 1]));
@@ -234,7 +261,9 @@ Run a command in a container, as an ordinary user.
       --unset-env=GLOB       unset variables whose names match GLOB
   -v, --verbose              more messages (up to 3 times)
   -V, --version              print version and exit
-  -w, --write                don't make the image read-only
+  -w, --write                don't make the image read-only (directories)
+  -W, --write-fake[=SIZE]    writable overlay on a tmpfs of SIZE (default
+                             12% of memory), discarded at exit
   -h, -?, --help             this help
       --usage                short usage
 
@@ -244,9 +273,11 @@ be executed. See ch-run(1).
 }
 
 int feature_status(std::string_view feature) {
-  if (feature == "extglob") return 0;
-  if (feature == "squash" || feature == "seccomp") return kExitMisc;
-  if (feature == "overlayfs" || feature == "tmpfs-xattrs") return 1;
+  if (feature == "extglob" || feature == "squash") return 0;
+  if (feature == "seccomp") return kExitMisc;
+  // Unprivileged overlayfs needs Linux 5.11, user xattrs on tmpfs 6.6.
+  if (feature == "overlayfs") return kernel_at_least(5, 11) ? 0 : 1;
+  if (feature == "tmpfs-xattrs") return kernel_at_least(6, 6) ? 0 : 1;
   throw Error(fmt::format("--feature: unknown feature: {:?}", feature));
 }
 

@@ -15,8 +15,10 @@
 
 namespace chute::image {
 
-Attached attach(const ImageRef& image, bool writable, const std::string& squash_mount,
-                const IdMap& ids) {
+namespace {
+
+Attached attach_image(const ImageRef& image, bool writable, const std::string& squash_mount,
+                      const IdMap& ids) {
   Attached a;
   if (image.kind == ImageKind::kDirectory) {
     log::verbose("image: directory {}{}", image.path, writable ? " (writable)" : "");
@@ -42,6 +44,18 @@ Attached attach(const ImageRef& image, bool writable, const std::string& squash_
     }
     ::close(fd);
   }
+  return a;
+}
+
+}  // namespace
+
+Attached attach(const ImageRef& image, bool writable, const std::optional<std::string>& write_fake,
+                const std::string& squash_mount, const IdMap& ids) {
+  Attached a = attach_image(image, writable, squash_mount, ids);
+  const std::string& point = image.kind == ImageKind::kDirectory ? image.path : squash_mount;
+  if (write_fake) a.root = mount::overlay(a.root.get(), point, *write_fake);
+  // Only the top mount: overlayfs refuses an unbindable lower layer.
+  mount::make_unbindable(point);
   return a;
 }
 

@@ -41,6 +41,13 @@ Fd bind_self(const std::string& path) {
   return sys::open(path, O_PATH | O_DIRECTORY);
 }
 
+void make_unbindable(const std::string& path) {
+  if (::mount(nullptr, path.c_str(), nullptr, MS_UNBINDABLE, nullptr) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't make the image mount unbindable: {}", path));
+  }
+}
+
 void remount_readonly(int fd, std::string_view name) {
   struct statvfs sv;
   if (::fstatvfs(fd, &sv) != 0) {
@@ -109,7 +116,7 @@ std::optional<Fd> bind_target(const Mount& m, int rootfd,
   } catch (const SysError& e) {
     if (e.err() == EROFS)
       throw SysError(EROFS, fmt::format("can't create bind destination {}: the image is "
-                                        "read-only (create it in the image, or use -w)", m.dst));
+                                        "read-only (create it in the image, or use -w or -W)", m.dst));
     throw;
   }
 }
@@ -198,6 +205,36 @@ void install_files(int rootfd, const std::string& scratch_dir,
       throw SysError(e, "can't bind synthesized file over /etc/passwd or /etc/group");
     }
   }
+}
+
+Fd overlay(int rootfd, const std::string& root_path, const std::string& size) {
+  auto dev = inroot::try_open(rootfd, "/dev", O_PATH | O_DIRECTORY);
+  if (!dev) throw SysError(ENOENT, "--write-fake: image has no /dev");
+  std::string opts = fmt::format("size={},mode=0700", size);
+  if (::mount("tmpfs", sys::fd_path(dev->get()).c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              opts.c_str()) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("--write-fake: can't mount tmpfs of size {}", size));
+  }
+  Fd scratch = inroot::open(rootfd, "/dev", O_PATH | O_DIRECTORY);
+  for (const char* d : {"upper", "work"}) {
+    if (::mkdirat(scratch.get(), d, 0755) != 0) {
+      int e = errno;
+      throw SysError(e, fmt::format("--write-fake: can't create overlay {} directory", d));
+    }
+  }
+  // userxattr: the overlay's own bookkeeping in user.* attributes, as an
+  // unprivileged mount must (Linux 5.11+).
+  std::string ovl = fmt::format("lowerdir={0},upperdir={1}/upper,workdir={1}/work,userxattr",
+                                sys::fd_path(rootfd), sys::fd_path(scratch.get()));
+  log::verbose("--write-fake: overlay on a tmpfs of size {}", size);
+  if (::mount("overlay", sys::fd_path(rootfd).c_str(), "overlay", 0, ovl.c_str()) != 0) {
+    int e = errno;
+    throw SysError(e, e == EINVAL || e == EPERM
+                          ? "--write-fake: can't mount overlayfs (needs Linux 5.11 or later)"
+                          : "--write-fake: can't mount overlayfs");
+  }
+  return sys::open(root_path, O_PATH | O_DIRECTORY);
 }
 
 void pivot(int rootfd) {

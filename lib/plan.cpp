@@ -119,13 +119,15 @@ Plan make_plan(const Config& c, const HostFacts& host) {
     log::verbose("SquashFS image: {}, {} compression, {} inodes", p.image.path, info.compression,
                  info.inodes);
     if (c.write)
-      throw Error(fmt::format("--write: SquashFS images are read-only: {}", c.image));
+      throw Error(fmt::format("--write: SquashFS images are read-only (--write-fake gives a "
+                              "writable layer): {}", c.image));
   }
   if (c.write && p.image.from_storage && !c.unsafe)
     throw Error(fmt::format("--write on an image in storage needs --unsafe: {}", c.image));
   if (c.mount_dir && p.image.kind == ImageKind::kDirectory)
     log::warn("--mount invalid with directory image, ignoring");
   p.writable = c.write;
+  p.write_fake = c.write_fake;
 
   p.ids.host_uid = host.uid;
   p.ids.host_gid = host.gid;

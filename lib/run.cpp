@@ -103,7 +103,8 @@ void run(const Plan& plan) {
   log::trace("stage: plan made");
   userns::enter(plan.ids);
   log::trace("stage: namespaces entered");
-  image::Attached img = image::attach(plan.image, plan.writable, plan.squash_mount, plan.ids);
+  image::Attached img =
+      image::attach(plan.image, plan.writable, plan.write_fake, plan.squash_mount, plan.ids);
   log::trace("stage: image attached");
   if (plan.passwd)
     mount::install_files(img.root.get(), "/dev",

@@ -8,6 +8,9 @@
 
 namespace chute::cli {
 
+// Charliecloud's default size for --write-fake's tmpfs.
+inline constexpr const char* kWriteFakeSize = "12%";
+
 struct Parsed {
   enum class Action { kRun, kHelp, kUsage, kVersion, kFeature };
   Action action = Action::kRun;

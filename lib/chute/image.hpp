@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "chute/fd.hpp"
@@ -25,7 +26,8 @@ struct Attached {
 // with FUSE on SQUASH_MOUNT, served by threads of this process (the
 // supervisor's signals are blocked first, for those threads to inherit, and
 // the set-up is pinned to one CPU until restore_cpus()).
-Attached attach(const ImageRef& image, bool writable, const std::string& squash_mount,
-                const IdMap& ids);
+// With WRITE_FAKE (a tmpfs size), a writable overlay goes on top.
+Attached attach(const ImageRef& image, bool writable, const std::optional<std::string>& write_fake,
+                const std::string& squash_mount, const IdMap& ids);
 
 }  // namespace chute::image

@@ -17,6 +17,12 @@ namespace chute::mount {
 // return its root, opened O_PATH.
 Fd bind_self(const std::string& path);
 
+// Make the top mount on PATH unbindable: recursive binds of a directory
+// above it leave it (and what is mounted under it) out. A bind whose source
+// contains the image (-b $HOME, the image under $HOME) would otherwise copy
+// the container's own mounts into itself.
+void make_unbindable(const std::string& path);
+
 // Make the mount whose root FD refers to read-only (all mounts under it too
 // when RECURSIVE). mount_setattr(2) where the kernel has it; else a remount
 // that keeps the flags the kernel locks (nosuid, nodev, noexec, atime).
@@ -34,6 +40,13 @@ void apply(const std::vector<Mount>& mounts, int rootfd);
 // nothing is written on the host. Call before that later mount.
 void install_files(int rootfd, const std::string& scratch_dir,
                    const std::vector<std::pair<std::string, std::string>>& files);
+
+// --write-fake: a writable overlay over the image whose root is ROOTFD and
+// whose mount point is ROOT_PATH. The upper and work directories live on a
+// tmpfs of SIZE mounted on the image's own /dev (which the overlay does not
+// show, and the /dev bind covers later): no path is reserved anywhere, and
+// everything written goes away with the namespace. Returns the new root.
+Fd overlay(int rootfd, const std::string& root_path, const std::string& size);
 
 // Make ROOTFD the root and detach the host's tree. cwd is "/" afterwards.
 void pivot(int rootfd);

@@ -28,6 +28,7 @@ struct Config {
   std::vector<env::Op> env_ops;
   bool env_no_expand = false;
   bool write = false;
+  std::optional<std::string> write_fake;  // -W[=SIZE]: tmpfs size ("12%" when bare)
   bool unsafe = false;
   bool private_tmp = false;
   bool home = false;
@@ -65,6 +66,7 @@ struct Plan {
   ImageRef image;
   std::string squash_mount;            // SquashFS: where to mount it (host path, our namespace only)
   bool writable = false;
+  std::optional<std::string> write_fake;   // tmpfs size for the overlay, if -W
   std::vector<Mount> mounts;
   std::optional<std::string> passwd;   // file contents; none with --no-passwd
   std::optional<std::string> group;
