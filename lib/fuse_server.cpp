@@ -129,25 +129,26 @@ void op_open(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
-// Files up to this size are prefetched whole on their first read: programs
-// and libraries, whose page faults otherwise come one at a time.
-constexpr uint64_t kPrefetchMax = 64ull << 20;
+// The block cache's size, and the largest file prefetched whole on its
+// first read (programs and libraries, whose page faults come one at a time).
+constexpr size_t kCacheBytes = 6u << 20;
+constexpr uint64_t kPrefetchMax = 4ull << 20;
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
   auto* r = reader(req);
   if (r == nullptr) return;
   Server& s = server(req);
   squash::InodeId id = to_id(s, ino);
-  if (off == 0 || size < s.block_size()) {
-    struct stat st;
-    if (r->stat(id, st) == 0 && static_cast<uint64_t>(st.st_size) <= kPrefetchMax &&
-        static_cast<uint64_t>(st.st_size) > size)
-      s.prefetch(ino, id, static_cast<uint64_t>(st.st_size));
-  }
+  struct stat st;
+  if (int err = r->stat(id, st); err != 0) return (void)fuse_reply_err(req, err);
+  if (!S_ISREG(st.st_mode)) return (void)fuse_reply_err(req, EISDIR);
+  const uint64_t fsize = static_cast<uint64_t>(st.st_size);
+  if (off == 0 && fsize <= kPrefetchMax && fsize > size) s.prefetch(id, fsize);
   if (size > kMaxRead * 8) size = kMaxRead * 8;
   if (tl_buf.size() < size) tl_buf.resize(size);
   size_t got = 0;
-  if (int err = r->read(id, off, size, tl_buf.data(), got); err != 0) {
+  if (int err = s.read(*r, id, fsize, static_cast<uint64_t>(off), size, tl_buf.data(), got);
+      err != 0) {
     fuse_reply_err(req, err);
     return;
   }
@@ -195,8 +196,8 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool
   };
 
   struct stat dot;
-  std::memset(&dot, 0, sizeof dot);
-  dot.st_mode = S_IFDIR;
+  if (off < 2 && r->stat(dir, dot) != 0) return (void)fuse_reply_err(req, EIO);
+  dot.st_mode = S_IFDIR;  // (a nonzero inode number, or readdir(3) hides the entry)
   // "." and ".." carry no attributes (ino 0 in readdirplus): the kernel
   // resolves them itself.
   if (off < 1 && !add(".", 0, dot, 1)) return (void)fuse_reply_buf(req, buf, used);
@@ -300,7 +301,16 @@ Server::Server(Fd image_fd, std::string image_name)
   struct statvfs sv;
   r.statfs(sv);
   block_size_ = static_cast<uint32_t>(sv.f_bsize);
-  dev_fuse_ = sys::open("/dev/fuse", O_RDWR);
+  Fd dev = sys::open("/dev/fuse", O_RDWR);
+  const char* argv[] = {"chute", nullptr};
+  struct fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
+  se_ = fuse_session_new(&args, &kOps, sizeof kOps, this);
+  if (se_ == nullptr) throw Error("can't create FUSE session");
+  // "/dev/fd/N": libfuse takes a descriptor someone else mounts.
+  std::string fdname = fmt::format("/dev/fd/{}", dev.get());
+  if (fuse_session_mount(se_, fdname.c_str()) != 0)
+    throw Error(fmt::format("can't attach FUSE session to {}", fdname));
+  dev_fd_ = dev.release();
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) {
     int e = errno;
@@ -318,61 +328,103 @@ Server::~Server() {
   for (auto& h : helpers_) h.detach();
 }
 
-void Server::mount(const std::string& dir, uid_t uid, gid_t gid) {
+void mount(int fd, const std::string& name, const std::string& dir, uid_t uid, gid_t gid) {
   std::string opts = fmt::format("fd={},rootmode=40000,user_id={},group_id={},default_permissions",
-                                 dev_fuse_.get(), uid, gid);
-  log::verbose("SquashFS: mounting {} on {} (FUSE, in the container's namespace)", name_, dir);
+                                 fd, uid, gid);
+  log::verbose("SquashFS: mounting {} on {} (FUSE, in the container's namespace)", name, dir);
   if (::mount("chute-squash", dir.c_str(), "fuse.chute", MS_NOSUID | MS_NODEV | MS_RDONLY,
               opts.c_str()) != 0) {
     int e = errno;
-    throw SysError(e, fmt::format("can't mount SquashFS image {} on {}", name_, dir));
+    throw SysError(e, fmt::format("can't mount SquashFS image {} on {}", name, dir));
   }
-  const char* argv[] = {"chute", nullptr};
-  struct fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
-  se_ = fuse_session_new(&args, &kOps, sizeof kOps, this);
-  if (se_ == nullptr) throw Error("can't create FUSE session");
-  // "/dev/fd/N": libfuse takes the descriptor that is already mounted.
-  std::string fdname = fmt::format("/dev/fd/{}", dev_fuse_.get());
-  if (fuse_session_mount(se_, fdname.c_str()) != 0)
-    throw Error(fmt::format("can't attach FUSE session to {}", fdname));
-  (void)dev_fuse_.release();  // owned by the session now
 }
 
-void Server::prefetch(uint64_t ino, squash::InodeId id, uint64_t size) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!seen_.insert(ino).second) return;
-    // Two blocks per chunk: enough work per hand-off, and the first chunks
-    // arrive while the program is still starting.
-    const uint64_t chunk = 2ull * block_size_;
-    for (uint64_t o = 0; o < size; o += chunk)
-      queue_.push_back({ino, id, o, std::min(chunk, size - o)});
+Server::Block* Server::fill(std::unique_lock<std::mutex>& lock, squash::Reader& r,
+                            squash::InodeId id, uint64_t file_size, uint64_t k, int& err) {
+  const Key key{id, k};
+  for (;;) {
+    auto it = blocks_.find(key);
+    if (it == blocks_.end()) break;
+    if (it->second.ready) {
+      lru_.splice(lru_.end(), lru_, it->second.lru);  // most recently used
+      return &it->second;
+    }
+    cache_cv_.wait(lock);  // another thread is decompressing it
   }
-  cv_.notify_all();
+  auto [it, inserted] = blocks_.try_emplace(key);
+  it->second.lru = lru_.insert(lru_.end(), key);
+  const uint64_t start = k * block_size_;
+  const size_t len = static_cast<size_t>(std::min<uint64_t>(block_size_, file_size - start));
+  std::vector<char> data(len);
+  lock.unlock();
+  size_t got = 0;
+  int e = r.read(id, static_cast<off_t>(start), len, data.data(), got);
+  lock.lock();
+  it = blocks_.find(key);
+  if (e != 0 || got != len) {
+    lru_.erase(it->second.lru);
+    blocks_.erase(it);
+    cache_cv_.notify_all();
+    err = e != 0 ? e : EIO;
+    return nullptr;
+  }
+  it->second.data = std::move(data);
+  it->second.ready = true;
+  cache_bytes_ += len;
+  while (cache_bytes_ > kCacheBytes && lru_.size() > 1) {
+    auto old = blocks_.find(lru_.front());
+    if (old == it || !old->second.ready) break;
+    cache_bytes_ -= old->second.data.size();
+    lru_.pop_front();
+    blocks_.erase(old);
+  }
+  cache_cv_.notify_all();
+  return &it->second;
+}
+
+int Server::read(squash::Reader& r, squash::InodeId id, uint64_t file_size, uint64_t off,
+                 size_t size, char* buf, size_t& got) {
+  got = 0;
+  if (off >= file_size) return 0;
+  size = static_cast<size_t>(std::min<uint64_t>(size, file_size - off));
+  std::unique_lock<std::mutex> lock(cache_mu_);
+  while (got < size) {
+    uint64_t pos = off + got;
+    uint64_t k = pos / block_size_;
+    int err = 0;
+    Block* b = fill(lock, r, id, file_size, k, err);
+    if (b == nullptr) return got > 0 ? 0 : err;
+    size_t in = static_cast<size_t>(pos - k * block_size_);
+    size_t n = std::min(size - got, b->data.size() - in);
+    std::memcpy(buf + got, b->data.data() + in, n);
+    got += n;
+  }
+  return 0;
+}
+
+void Server::prefetch(squash::InodeId id, uint64_t file_size) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (!seen_.insert(id).second) return;
+    for (uint64_t k = 0; k * block_size_ < file_size; ++k) queue_.push_back({id, file_size, k});
+  }
+  queue_cv_.notify_all();
 }
 
 void Server::helper() {
-  std::vector<char> buf;
   for (;;) {
-    Chunk c;
+    Job j;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return !queue_.empty(); });
-      c = queue_.front();
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return !queue_.empty(); });
+      j = queue_.front();
       queue_.pop_front();
     }
     if (!tl_reader) tl_reader = std::make_unique<squash::Reader>(image_.get(), name_);
     if (!tl_reader->ok()) continue;
-    buf.resize(c.length);
-    size_t got = 0;
-    if (tl_reader->read(c.id, static_cast<off_t>(c.offset), c.length, buf.data(), got) != 0 ||
-        got == 0)
-      continue;
-    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(got);
-    bv.buf[0].mem = buf.data();
-    // Errors are harmless: the page is then read the usual way.
-    (void)fuse_lowlevel_notify_store(se_, c.ino, static_cast<off_t>(c.offset), &bv,
-                                     FUSE_BUF_SPLICE_NONBLOCK);
+    std::unique_lock<std::mutex> lock(cache_mu_);
+    int err = 0;
+    fill(lock, *tl_reader, j.id, j.file_size, j.block, err);  // errors: read again later
   }
 }
 

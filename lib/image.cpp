@@ -9,54 +9,51 @@
 #include "chute/error.hpp"
 #include "chute/log.hpp"
 #include "chute/mount.hpp"
-#include "chute/squash.hpp"
-#include "chute/supervise.hpp"
+#include "chute/fuse_server.hpp"
 #include "chute/sys.hpp"
 
 namespace chute::image {
 
 namespace {
 
-Attached attach_image(const ImageRef& image, bool writable, const std::string& squash_mount,
-                      const IdMap& ids) {
-  Attached a;
-  if (image.kind == ImageKind::kDirectory) {
-    log::verbose("image: directory {}{}", image.path, writable ? " (writable)" : "");
-    a.root = mount::bind_self(image.path);
-    if (!writable) mount::make_readonly(a.root.get(), image.path, true);
-    return a;
-  }
-  a.server = std::make_unique<fuse::Server>(sys::open(image.path, O_RDONLY), image.path);
-  a.server->mount(squash_mount, ids.container_uid, ids.container_gid);
-  supervise::block_signals();
-  a.cpus = supervise::pin_to_this_cpu();
-  a.pinned = true;
-  a.server->start();
-  a.root = sys::open(squash_mount, O_PATH | O_DIRECTORY);
+Fd finish(Fd root, const std::string& point, const std::optional<std::string>& write_fake) {
+  if (write_fake) root = mount::overlay(root.get(), point, *write_fake);
+  // Only the top mount: overlayfs refuses an unbindable lower layer.
+  mount::make_unbindable(point);
+  return root;
+}
+
+}  // namespace
+
+Fd attach_directory(const ImageRef& image, bool writable,
+                    const std::optional<std::string>& write_fake) {
+  log::verbose("image: directory {}{}", image.path, writable ? " (writable)" : "");
+  Fd root = mount::bind_self(image.path);
+  if (!writable) mount::make_readonly(root.get(), image.path, true);
+  return finish(std::move(root), image.path, write_fake);
+}
+
+Fd attach_squash(int dev_fd, const ImageRef& image, const std::string& mount_point,
+                 const std::optional<std::string>& write_fake, const IdMap& ids,
+                 const std::function<void()>& mounted) {
+  fuse::mount(dev_fd, image.path, mount_point, ids.container_uid, ids.container_gid);
+  // This process uses the mount from now on, so it must not hold /dev/fuse:
+  // if the server dies, closing its own descriptor must abort the connection.
+  ::close(dev_fd);
+  mounted();
+  Fd root = sys::open(mount_point, O_PATH | O_DIRECTORY);
   // One READDIRPLUS of / and of /etc gives the kernel every name the set-up
   // is about to look up (/dev, /proc, /etc/passwd, ...) with its attributes:
   // two requests to the server instead of one per name.
   for (const char* dir : {"", "/etc"}) {
-    int fd = ::open((squash_mount + dir).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = ::open((mount_point + dir).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) continue;
     char buf[16384];
     while (::getdents64(fd, buf, sizeof buf) > 0) {
     }
     ::close(fd);
   }
-  return a;
-}
-
-}  // namespace
-
-Attached attach(const ImageRef& image, bool writable, const std::optional<std::string>& write_fake,
-                const std::string& squash_mount, const IdMap& ids) {
-  Attached a = attach_image(image, writable, squash_mount, ids);
-  const std::string& point = image.kind == ImageKind::kDirectory ? image.path : squash_mount;
-  if (write_fake) a.root = mount::overlay(a.root.get(), point, *write_fake);
-  // Only the top mount: overlayfs refuses an unbindable lower layer.
-  mount::make_unbindable(point);
-  return a;
+  return finish(std::move(root), mount_point, write_fake);
 }
 
 }  // namespace chute::image

@@ -73,40 +73,4 @@ void throw_failure(const Spec& spec, Failure f) {
   throw SysError(f.err, fmt::format("can't execve(2): {}", spec.argv_store[0]), kExitExec);
 }
 
-void die(const Spec& spec, Failure f) noexcept {
-  char buf[1024];
-  const char* what = "can't execve(2)";
-  const char* obj = spec.argv[0];
-  int code = kExitExec;
-  switch (f.step) {
-    case Step::kCwd:
-      what = "can't cd to";
-      obj = spec.cwd->c_str();
-      code = kExitMisc;
-      break;
-    case Step::kNoNewPrivs:
-      what = "can't set no_new_privs";
-      obj = "";
-      code = kExitMisc;
-      break;
-    case Step::kDevNull:
-      what = "can't open";
-      obj = "/dev/null";
-      code = kExitMisc;
-      break;
-    default:
-      break;
-  }
-  std::string_view prog = log::program();
-  int n = std::snprintf(buf, sizeof buf, "%.*s[%d]: error: %s%s%s: %s (job.cpp:%d %d)\n",
-                        static_cast<int>(prog.size()), prog.data(), ::getpid(), what,
-                        *obj ? " " : "", obj, std::strerror(f.err), __LINE__, f.err);
-  if (f.step == Step::kExec)
-    n = std::snprintf(buf, sizeof buf, "%.*s[%d]: error: %s: %s: %s (job.cpp:%d %d)\n",
-                      static_cast<int>(prog.size()), prog.data(), ::getpid(), what, obj,
-                      std::strerror(f.err), __LINE__, f.err);
-  if (n > 0) (void)!::write(STDERR_FILENO, buf, std::min(static_cast<size_t>(n), sizeof buf - 1));
-  ::_exit(code);
-}
-
 }  // namespace chute::job

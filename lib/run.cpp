@@ -1,6 +1,7 @@
 #include "chute/run.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <fmt/core.h>
 
 #include "chute/error.hpp"
+#include "chute/fuse_server.hpp"
 #include "chute/image.hpp"
 #include "chute/job.hpp"
 #include "chute/log.hpp"
@@ -94,60 +96,92 @@ void exec_job(const std::vector<std::string>& argv, Environment& env,
   spec.cwd = cwd;
   spec.verbosity = verbosity;
   job::finish(spec);
-  if (log::level() >= log::kVerbose)
-    for (const auto& a : argv) log::verbose("argv: {:?}", a);
   job::throw_failure(spec, job::exec(spec));
 }
 
-void run(const Plan& plan) {
-  log::trace("stage: plan made");
-  userns::enter(plan.ids);
-  log::trace("stage: namespaces entered");
-  image::Attached img =
-      image::attach(plan.image, plan.writable, plan.write_fake, plan.squash_mount, plan.ids);
-  log::trace("stage: image attached");
+namespace {
+
+// Everything after the image is attached: /etc/passwd and /etc/group, the
+// binds, the pivot, the environment. Returns the job to execute.
+job::Spec set_up(const Plan& plan, Fd root) {
   if (plan.passwd)
-    mount::install_files(img.root.get(), "/dev",
+    mount::install_files(root.get(), "/dev",
                          {{"/etc/passwd", *plan.passwd}, {"/etc/group", *plan.group}});
   log::trace("stage: passwd installed");
-  mount::apply(plan.mounts, img.root.get());
+  mount::apply(plan.mounts, root.get());
   log::trace("stage: mounts made");
-  mount::pivot(img.root.get());
-  img.root.reset();
+  mount::pivot(root.get());
+  root.reset();
   log::trace("stage: pivoted");
 
-  Environment env = plan.host_env;
+  job::Spec spec;
+  spec.argv_store = plan.argv;
+  spec.env = plan.host_env;
+  spec.cwd = plan.cwd;
+  spec.verbosity = plan.verbosity;
   env::fix(
-      env, plan.env, is_dir("/root") ? "/root" : "/",
+      spec.env, plan.env, is_dir("/root") ? "/root" : "/",
       [] {
         auto f = sys::try_open("/ch/environment", O_RDONLY);
         if (!f) throw SysError(ENOENT, "--set-env: can't read /ch/environment in image");
         return sys::read_all(f->get(), "/ch/environment");
       },
       [](std::string_view w) { log::warn("{}", w); });
-
-  // A directory: the job replaces the launcher.
-  if (!img.server) exec_job(plan.argv, env, plan.cwd, plan.verbosity);
-
-  // SquashFS: this process serves the image until the job and everything it
-  // left behind have exited.
-  job::Spec spec;
-  spec.argv_store = plan.argv;
-  spec.env = std::move(env);
-  spec.cwd = plan.cwd;
-  spec.verbosity = plan.verbosity;
-  warm_command(spec);
-  if (img.pinned) {
-    supervise::restore_cpus(img.cpus);
-    spec.set_cpus = true;
-    spec.cpus = img.cpus;
-  }
   job::finish(spec);
-  int code = supervise::run(spec, img.server->stopped_fd(),
-                            [&img] { img.server->grow(fuse::default_threads()); });
+  if (log::level() >= log::kVerbose)
+    for (const auto& a : spec.argv_store) log::verbose("argv: {:?}", a);
+  return spec;
+}
+
+// A SquashFS image: this process serves it until the job and everything
+// the job left behind have exited; a child mounts it in a mount namespace
+// of its own, sets the container up and becomes the job.
+[[noreturn]] void run_squash(const Plan& plan) {
+  fuse::Server server(sys::open(plan.image.path, O_RDONLY), plan.image.path);
+  supervise::block_signals();
+  // Set-up is a string of FUSE requests between the child and the server:
+  // on one CPU each is a wake-up rather than an interrupt to another CPU.
+  const cpu_set_t cpus = supervise::pin_to_this_cpu();
+  int code = supervise::run(
+      [&](int report) {
+        if (::unshare(CLONE_NEWNS) != 0) {
+          int e = errno;
+          throw SysError(e, "can't create the job's mount namespace");
+        }
+        Fd root = image::attach_squash(server.dev_fd(), plan.image, plan.squash_mount,
+                                       plan.write_fake, plan.ids,
+                                       [report] { (void)!::write(report, "M", 1); });
+        log::trace("stage: image attached");
+        job::Spec spec = set_up(plan, std::move(root));
+        warm_command(spec);
+        spec.set_mask = true;
+        spec.mask = supervise::job_mask();
+        spec.set_cpus = true;
+        spec.cpus = cpus;
+        job::throw_failure(spec, job::exec(spec));
+      },
+      server.stopped_fd(), [&server] { server.start(); },
+      [&] {
+        supervise::restore_cpus(cpus);
+        server.grow(fuse::default_threads());
+      });
   std::fflush(stdout);
   std::fflush(stderr);
   ::_exit(code);  // not exit(): the serving threads are still running
+}
+
+}  // namespace
+
+void run(const Plan& plan) {
+  log::trace("stage: plan made");
+  userns::enter(plan.ids);
+  log::trace("stage: namespaces entered");
+  if (plan.image.kind == ImageKind::kSquash) run_squash(plan);
+  Fd root = image::attach_directory(plan.image, plan.writable, plan.write_fake);
+  log::trace("stage: image attached");
+  job::Spec spec = set_up(plan, std::move(root));
+  // A directory: the job replaces the launcher.
+  job::throw_failure(spec, job::exec(spec));
 }
 
 }  // namespace chute

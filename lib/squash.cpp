@@ -139,6 +139,35 @@ Info check_fd(int fd, std::string_view name) {
   for (uint64_t start : {sb.inode_table_start, sb.directory_table_start, sb.id_table_start})
     if (start >= sb.bytes_used) bad(name, "corrupt superblock: a table lies beyond the image");
 
+  // The inode and directory tables are chains of metadata blocks, each with
+  // a two-byte header giving its stored size (at most 8 KiB): walk both
+  // chains to their ends, which catches most corruption of the tables
+  // without decompressing them.
+  auto walk = [&](uint64_t start, uint64_t end, std::string_view table) {
+    if (end < start || end > sb.bytes_used)
+      bad(name, fmt::format("corrupt superblock: the {} table has no end", table));
+    std::vector<unsigned char> buf(end - start);
+    ssize_t got = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(start));
+    if (got != static_cast<ssize_t>(buf.size())) bad(name, fmt::format("can't read its {} table", table));
+    size_t at = 0;
+    while (at < buf.size()) {
+      if (at + 2 > buf.size()) bad(name, fmt::format("corrupt: the {} table is cut short", table));
+      unsigned hdr = buf[at] | (buf[at + 1] << 8);
+      unsigned size = hdr & 0x7fff;
+      if (size == 0 || size > 8192)
+        bad(name, fmt::format("corrupt: bad metadata block in the {} table at byte {}", table,
+                              start + at));
+      at += 2 + size;
+    }
+    if (at != buf.size()) bad(name, fmt::format("corrupt: the {} table overruns its end", table));
+  };
+  uint64_t after_dirs = sb.bytes_used;
+  for (uint64_t t : {sb.fragment_table_start, sb.lookup_table_start, sb.id_table_start,
+                     sb.xattr_id_table_start})
+    if (t > sb.directory_table_start && t < after_dirs) after_dirs = t;
+  walk(sb.inode_table_start, sb.directory_table_start, "inode");
+  walk(sb.directory_table_start, after_dirs, "directory");
+
   Info info;
   info.compression = compression_name(sb.compression);
   info.block_size = sb.block_size;

@@ -65,22 +65,6 @@ std::vector<pid_t> children() {
   return out;
 }
 
-struct ChildArgs {
-  job::Spec* spec;
-  pid_t parent;
-};
-
-// Runs in the child, on its own stack, sharing the launcher's memory until
-// it executes: only system calls, no allocation.
-int child_main(void* arg) {
-  auto* a = static_cast<ChildArgs*>(arg);
-  // If the launcher dies (even by SIGKILL), nothing serves the image any
-  // more: take the job down with it rather than leave it failing on I/O.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != a->parent) ::_exit(kExitMisc);
-  job::die(*a->spec, job::exec(*a->spec));
-}
-
 int status_code(int st) {
   if (WIFEXITED(st)) return WEXITSTATUS(st);
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
@@ -123,7 +107,16 @@ void restore_cpus(const cpu_set_t& mask) {
   ::closedir(d);
 }
 
-int run(job::Spec& spec, int server_stopped_fd, const std::function<void()>& started) {
+sigset_t job_mask() {
+  sigset_t m;
+  ::sigprocmask(SIG_SETMASK, nullptr, &m);
+  for (int sig : kForwarded) sigdelset(&m, sig);
+  sigdelset(&m, SIGCHLD);
+  return m;
+}
+
+int run(const std::function<void(int report_fd)>& setup, int server_stopped_fd,
+        const std::function<void()>& on_mounted, const std::function<void()>& started) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     int e = errno;
     throw SysError(e, "can't become a subreaper");
@@ -135,25 +128,55 @@ int run(job::Spec& spec, int server_stopped_fd, const std::function<void()>& sta
     throw SysError(e, "can't create signalfd");
   }
   Fd sigfd(sfd);
-  // The child's signal mask: none of the supervisor's blocked ones.
-  spec.set_mask = true;
-  ::sigprocmask(SIG_SETMASK, nullptr, &spec.mask);
-  for (int sig : kForwarded) sigdelset(&spec.mask, sig);
-  sigdelset(&spec.mask, SIGCHLD);
-  ChildArgs args{&spec, ::getpid()};
-  std::vector<char> stack(64 * 1024);
-  pid_t pid = ::clone(child_main, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD,
-                      &args);
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    int e = errno;
+    throw SysError(e, "can't create pipe");
+  }
+  Fd report_r(p[0]), report_w(p[1]);
+  const pid_t parent = ::getpid();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = ::fork();
   if (pid < 0) {
     int e = errno;
-    throw SysError(e, "can't start the job");
+    throw SysError(e, "can't fork");
   }
+  if (pid == 0) {
+    // If the launcher dies (even by SIGKILL), nothing serves the image any
+    // more: take the job down with it rather than leave it failing on I/O.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(kExitMisc);
+    report_r.reset();
+    sigfd.reset();
+    try {
+      setup(report_w.get());
+    } catch (const std::exception& e) {
+      log::emit("error", describe(e));
+      ::_exit(exit_code_of(e));
+    }
+    ::_exit(kExitMisc);
+  }
+  report_w.reset();
   log::verbose("job: pid {}", pid);
+  // Follow the set-up: "M" once the image is mounted, end of file when the
+  // job has been executed (the pipe closes on exec) or the child died.
+  for (;;) {
+    char c;
+    ssize_t n = ::read(report_r.get(), &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 1) {
+      if (c == 'M') on_mounted();
+      continue;
+    }
+    break;
+  }
   started();
 
   bool job_alive = true;
   int job_status = 0;
   bool server_died = false;
+  bool server_stopped = false;
   for (;;) {
     // Reap whatever has ended; stop when no child at all is left.
     for (;;) {
@@ -178,15 +201,26 @@ int run(job::Spec& spec, int server_stopped_fd, const std::function<void()>& sta
       break;  // children remain, none has ended
     }
     struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {server_stopped_fd, POLLIN, 0}};
-    int n = ::poll(fds, server_died || server_stopped_fd < 0 ? 1 : 2, -1);
+    int n = ::poll(fds, server_stopped || server_stopped_fd < 0 ? 1 : 2, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       int e = errno;
       throw SysError(e, "can't poll");
     }
-    if (server_stopped_fd >= 0 && !server_died && (fds[1].revents & (POLLIN | POLLHUP))) {
-      server_died = true;
-      log::warn("SquashFS server stopped while the job is running");
+    if (server_stopped_fd >= 0 && !server_stopped && (fds[1].revents & (POLLIN | POLLHUP))) {
+      server_stopped = true;
+      // The server also stops, normally, when the last process using the
+      // image has left its mount namespace (the mount goes with it), which
+      // may be just before that process can be reaped. It died early only
+      // if some process still has a mount namespace.
+      for (pid_t c : children()) {
+        char buf[64];
+        if (::readlink(fmt::format("/proc/{}/ns/mnt", c).c_str(), buf, sizeof buf) > 0) {
+          server_died = true;
+          log::warn("SquashFS server stopped while the job is running");
+          break;
+        }
+      }
     }
     if (!(fds[0].revents & POLLIN)) continue;
     struct signalfd_siginfo si;

@@ -1,18 +1,24 @@
-// Serving a SquashFS image over FUSE from inside the launcher: libfuse3's
-// low-level API on a /dev/fuse descriptor opened and mounted by chute itself
-// (no fusermount3), in the container's private mount namespace.
+// Serving a SquashFS image over FUSE from the launcher: libfuse3's low-level
+// API on a /dev/fuse descriptor opened by chute itself (no fusermount3). The
+// mount is made by the child that becomes the job, in a mount namespace of
+// its own: the serving process never has the mount in its namespace, nor
+// uses it, so it can die at any moment (SIGKILL) without waiting on itself.
 #pragma once
 
 #include <sys/types.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
+#include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "chute/fd.hpp"
@@ -31,12 +37,12 @@ public:
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Mount the image read-only on DIR (a path in the current mount namespace),
-  // owned by UID/GID of that namespace.
-  void mount(const std::string& dir, uid_t uid, gid_t gid);
+  // The /dev/fuse descriptor, for mount() in a child process.
+  int dev_fd() const { return dev_fd_; }
 
-  // Serve with one thread (enough while the container is set up). Block the
-  // supervisor's signals before calling: the threads inherit the mask.
+  // Serve with one thread (enough while the container is set up). Call once
+  // the image is mounted: /dev/fuse can't be read before. Block the
+  // supervisor's signals first: the threads inherit the mask.
   void start();
 
   // Serve with THREADS threads in all, and as many prefetch helpers: call
@@ -53,16 +59,20 @@ public:
   bool has_xattrs() const { return has_xattrs_; }
   uint32_t block_size() const { return block_size_; }
 
-  // The first read of a small file queues the whole file, block-aligned, to
-  // be decompressed by helper threads in parallel and stored in the kernel's
-  // page cache (FUSE notify_store): a program's page faults then find their
-  // pages there instead of waiting, one decompression at a time, for reads.
-  void prefetch(uint64_t ino, squash::InodeId id, uint64_t size);
+  // Read [OFF, OFF+SIZE) of regular file ID (of SIZE bytes) through the
+  // block cache, decompressing missing blocks with R. Returns 0 or an errno.
+  int read(squash::Reader& r, squash::InodeId id, uint64_t file_size, uint64_t off, size_t size,
+           char* buf, size_t& got);
+
+  // The first read of a small file queues all its blocks to be decompressed
+  // by helper threads, in parallel, into the block cache: a program's page
+  // faults, which come one at a time, then find their data decompressed.
+  void prefetch(squash::InodeId id, uint64_t file_size);
 
 private:
   Fd image_;
   std::string name_;
-  Fd dev_fuse_;
+  int dev_fd_ = -1;  // owned by the session
   squash::InodeId root_id_ = 0;
   bool has_xattrs_ = false;
   uint32_t block_size_ = 0;
@@ -71,21 +81,47 @@ private:
   std::atomic<int> live_workers_{0};
   void worker();
 
-  struct Chunk {
-    uint64_t ino;
-    squash::InodeId id;
-    uint64_t offset;
-    uint64_t length;
+  // Decompressed blocks, shared by all threads: a block is decompressed
+  // once, even when the kernel's requests straddle block boundaries (they
+  // usually do) or a helper is already on it. Least recently used blocks go
+  // when the cache holds more than kCacheBytes.
+  using Key = std::pair<squash::InodeId, uint64_t>;  // file, block index
+  struct Block {
+    std::vector<char> data;
+    bool ready = false;
+    int err = 0;
+    std::list<Key>::iterator lru;
   };
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Chunk> queue_;
-  std::unordered_set<uint64_t> seen_;
+  std::mutex cache_mu_;
+  std::condition_variable cache_cv_;
+  std::map<Key, Block> blocks_;
+  std::list<Key> lru_;
+  size_t cache_bytes_ = 0;
+  // Make block K of file ID present (ready) in the cache; with R if this
+  // thread has to decompress it. Call with LOCK held; it is released while
+  // decompressing. Returns the block or nullptr with ERR set.
+  Block* fill(std::unique_lock<std::mutex>& lock, squash::Reader& r, squash::InodeId id,
+              uint64_t file_size, uint64_t k, int& err);
+
+  struct Job {
+    squash::InodeId id;
+    uint64_t file_size;
+    uint64_t block;
+  };
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Job> queue_;
+  std::unordered_set<squash::InodeId> seen_;
   std::vector<std::thread> helpers_;
   void helper();
   Fd stopped_[2];
   std::atomic<bool> stopped_flag_{false};
 };
+
+// Mount the image served on /dev/fuse descriptor FD (opened in this user
+// namespace) read-only on DIR, owned by UID/GID of the namespace. NAME is
+// the image's, for messages.
+void mount(int fd, const std::string& name, const std::string& dir, uid_t uid, gid_t gid);
 
 // How many serving threads to allow: the CPUs this process may use, 2 to 8.
 unsigned default_threads();

@@ -3,31 +3,29 @@
 
 #include <sched.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "chute/fd.hpp"
-#include "chute/fuse_server.hpp"
 #include "chute/idmap.hpp"
 #include "chute/image_ref.hpp"
 
 namespace chute::image {
 
-struct Attached {
-  Fd root;                               // the image's root, opened O_PATH
-  std::unique_ptr<fuse::Server> server;  // SquashFS: serving until the process exits
-  bool pinned = false;                   // set-up pinned to one CPU (see supervise)
-  cpu_set_t cpus{};                      // the CPUs to restore then
-};
+// Attach directory IMAGE inside the current (private) mount namespace: bind
+// it onto itself, read-only unless WRITABLE; with WRITE_FAKE (a tmpfs size),
+// a writable overlay on top. Returns its root, opened O_PATH.
+Fd attach_directory(const ImageRef& image, bool writable,
+                    const std::optional<std::string>& write_fake);
 
-// Attach IMAGE inside the current (private) mount namespace. A directory is
-// bound onto itself, read-only unless WRITABLE; a SquashFS file is mounted
-// with FUSE on SQUASH_MOUNT, served by threads of this process (the
-// supervisor's signals are blocked first, for those threads to inherit, and
-// the set-up is pinned to one CPU until restore_cpus()).
-// With WRITE_FAKE (a tmpfs size), a writable overlay goes on top.
-Attached attach(const ImageRef& image, bool writable, const std::optional<std::string>& write_fake,
-                const std::string& squash_mount, const IdMap& ids);
+// In the child that becomes the job: mount the SquashFS image served on
+// DEV_FD on MOUNT_POINT (this process's own mount namespace), close DEV_FD,
+// call MOUNTED (the server can start: nothing is answered before), and
+// return the root, with an overlay if WRITE_FAKE.
+Fd attach_squash(int dev_fd, const ImageRef& image, const std::string& mount_point,
+                 const std::optional<std::string>& write_fake, const IdMap& ids,
+                 const std::function<void()>& mounted);
 
 }  // namespace chute::image

@@ -1,6 +1,5 @@
-// Starting the job: the last steps before execve(2), written so that they
-// also run in a child made with clone(CLONE_VM | CLONE_VFORK), which shares
-// the launcher's memory: no allocation, no exception, no lock.
+// Starting the job: the last steps before execve(2). exec() allocates
+// nothing and throws nothing.
 #pragma once
 
 #include <sched.h>
@@ -46,9 +45,5 @@ Failure exec(const Spec& spec) noexcept;
 // The error a failure makes: exit 31, or 49 when the command itself could
 // not be executed.
 [[noreturn]] void throw_failure(const Spec& spec, Failure f);
-
-// Write the message of a failure and _exit with its code, without
-// allocating: for a child that shares the launcher's memory.
-[[noreturn]] void die(const Spec& spec, Failure f) noexcept;
 
 }  // namespace chute::job

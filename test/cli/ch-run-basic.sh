@@ -14,10 +14,15 @@ is "$rc" 7 "the job's exit status is ch-run's"
 run "$CH_RUN" "$img" -- probe kill 15 2>/dev/null
 is "$rc" 143 "a job killed by SIGTERM shows as 128+15"
 
-"$CH_RUN" "$img" -- sh -c 'echo $$' > "$scratch/pid" 2>/dev/null &
+"$CH_RUN" "$img" -- sh -c 'echo $$ $PPID' > "$scratch/pid" 2>/dev/null &
 launcher=$!
 wait $launcher
-is "$(cat "$scratch/pid")" "$launcher" "the job replaces the launcher (same PID, no supervisor)"
+read -r job_pid job_ppid < "$scratch/pid"
+if [ "$kind" = dir ]; then
+    is "$job_pid" "$launcher" "the job replaces the launcher (same PID, no supervisor)"
+else
+    is "$job_ppid" "$launcher" "the launcher stays as the job's parent, serving the image"
+fi
 
 run "$CH_RUN" "$img" -- probe ids
 is "$out" "uid=$me_uid gid=$me_gid euid=$me_uid egid=$me_gid groups=$me_gid" \
@@ -51,11 +56,27 @@ like "$out" "NoNewPrivs:[[:space:]]+1" "no_new_privs is set before exec"
 # Read-only image unless -w.
 run "$CH_RUN" "$img" -- probe write /newfile
 is "$out" "EROFS" "the image root is read-only by default"
-[ -e "$img/newfile" ] && not_ok "nothing was written into the image" || ok "nothing was written into the image"
-run "$CH_RUN" -w "$img" -- probe write /newfile
-is "$out" "ok" "-w makes the image writable"
-[ -e "$img/newfile" ] && ok "-w writes land in the image directory" || not_ok "-w writes land in the image directory"
-rm -f "$img/newfile"
+[ -e "$imgdir/newfile" ] && not_ok "nothing was written into the image" || ok "nothing was written into the image"
+run "$CH_RUN" $write "$img" -- probe write /newfile
+is "$out" "ok" "$write makes the image writable"
+if [ "$kind" = dir ]; then
+    [ -e "$imgdir/newfile" ] && ok "-w writes land in the image directory" || not_ok "-w writes land in the image directory"
+    rm -f "$imgdir/newfile"
+    run "$CH_RUN" -W "$img" -- sh -c 'echo fake > /fakefile && cat /fakefile'
+    is "$out" "fake" "-W makes a directory image writable too"
+    [ -e "$imgdir/fakefile" ] && not_ok "-W writes do not reach the image" || ok "-W writes do not reach the image"
+else
+    run "$CH_RUN" -w "$img" -- true
+    is "$rc" 31 "-w on a SquashFS image is an error"
+    like "$err" "SquashFS images are read-only" "the -w error says why"
+fi
+run "$CH_RUN" "$img" -- test -e /newfile
+is "$rc" 1 "what -W wrote is gone at the next run"
+run "$CH_RUN" --write-fake=16m "$img" -- sh -c 'dd if=/dev/zero of=/big bs=1M count=32 2>&1'
+like "$out" "No space left on device" "--write-fake=SIZE limits the writable layer"
+run "$CH_RUN" --write-fake=lots "$img" -- true
+is "$rc" 31 "a bad --write-fake size exits 31"
+like "$err" "--write-fake: invalid size \"lots\"" "the error names the size"
 run "$CH_RUN" "$img" -- grep -E ' / ro[, ]' /proc/self/mountinfo
 is "$rc" 0 "mountinfo shows / read-only"
 
@@ -73,11 +94,11 @@ is "$out" "" "mounts under /sys are read-only too"
 if [ -f /etc/hosts ]; then
     run "$CH_RUN" "$img" -- cat /etc/hosts
     is "$out" "$(cat /etc/hosts)" "/etc/hosts is the host's"
-    run "$CH_RUN" -w "$img" -- probe write /etc/hosts
-    is "$out" "EROFS" "/etc/hosts is read-only even with -w"
+    run "$CH_RUN" $write "$img" -- probe write /etc/hosts
+    is "$out" "EROFS" "/etc/hosts is read-only even with $write"
 else
     skip "/etc/hosts is the host's" "host has no /etc/hosts"
-    skip "/etc/hosts is read-only even with -w" "host has no /etc/hosts"
+    skip "/etc/hosts is read-only even with $write" "host has no /etc/hosts"
 fi
 if [ -f /etc/resolv.conf ]; then
     run "$CH_RUN" "$img" -- cat /etc/resolv.conf
@@ -154,10 +175,25 @@ run "$CH_RUN" -q "$img" -- sh -c 'echo out; echo err >&2'
 is "$out|$err" "|err" "-q sends the job's stdout to /dev/null"
 run "$CH_RUN" -qqq "$img" -- sh -c 'echo out; echo err >&2'
 is "$out|$err" "|" "-qqq sends the job's stderr to /dev/null too"
-run "$CH_RUN" -m /mnt "$img" -- true
-like "$err" "warning: --mount invalid with directory image, ignoring" "-m warns for a directory image"
-run "$CH_RUN" -qq -m /mnt "$img" -- true
-is "$err" "" "-qq silences warnings"
+if [ "$kind" = dir ]; then
+    run "$CH_RUN" -m /mnt "$img" -- true
+    like "$err" "warning: --mount invalid with directory image, ignoring" "-m warns for a directory image"
+    run "$CH_RUN" -qq -m /mnt "$img" -- true
+    is "$err" "" "-qq silences warnings"
+else
+    mnt=$(mktemp -d /var/tmp/chute-mnt.XXXXXX)
+    run "$CH_RUN" -m "$mnt" "$img" -- probe cwd
+    is "$rc|$out" "0|/" "-m DIR mounts the SquashFS image on DIR"
+    rmdir "$mnt"
+    run "$CH_RUN" -m /tmp "$img" -- true
+    is "$rc" 31 "-m on a bind source is refused"
+    like "$err" "--mount: /tmp would hide bind source /tmp" "the refusal says why"
+    run "$CH_RUN" -m "$scratch/nomnt" "$img" -- true
+    is "$rc" 31 "-m with a missing directory exits 31"
+    like "$err" "--mount: not a directory: $scratch/nomnt" "the error names the directory"
+    run "$CH_RUN" -qq -m /nonexistent "$img" -- true
+    like "$err" "error:" "-qq still prints errors"
+fi
 run "$CH_RUN" -v "$img" -- true
 like "$err" "^ch-run\[[0-9]+\]: bind: /dev -> /dev" "-v reports the binds"
 run "$CH_RUN" -vvv "$img" -- true
@@ -173,8 +209,14 @@ run "$CH_RUN" --help
 like "$out" "usage: ch-run \[OPTION...\] IMAGE -- COMMAND" "--help prints usage on stdout"
 run "$CH_RUN" --feature=extglob
 is "$rc" 0 "--feature=extglob is supported"
+run "$CH_RUN" --feature=squash
+is "$rc" 0 "--feature=squash is supported"
 run "$CH_RUN" --feature=overlayfs
-is "$rc" 1 "--feature=overlayfs exits 1 (not in this version)"
+if [ "$(printf '%s\n' "5.11" "$(uname -r | cut -d- -f1)" | sort -V | head -1)" = 5.11 ]; then
+    is "$rc" 0 "--feature=overlayfs exits 0 on Linux 5.11 or later"
+else
+    is "$rc" 1 "--feature=overlayfs exits 1 before Linux 5.11"
+fi
 run "$CH_RUN" --feature=bogus
 is "$rc" 31 "--feature with an unknown feature exits 31"
 like "$err" "unknown feature: \"bogus\"" "--feature error names the feature"
@@ -182,7 +224,7 @@ like "$err" "unknown feature: \"bogus\"" "--feature error names the feature"
 # Images by name in storage.
 storage=$scratch/storage
 mkdir -p "$storage/img"
-cp -a "$img" "$storage/img/foo%bar+1.0"
+cp -a "$imgdir" "$storage/img/foo%bar+1.0"
 run "$CH_RUN" -s "$storage" foo/bar:1.0 -- probe cwd
 is "$rc|$out" "0|/" "an image name is found in -s storage (/ as %, : as +)"
 run env CH_IMAGE_STORAGE="$storage" "$CH_RUN" foo/bar:1.0 -- true

@@ -7,7 +7,7 @@ penv () { run "$CH_RUN" "$@"; }
 
 penv "$img" -- probe env HOME
 is "$out" "HOME=/root" "HOME is /root when the image has /root"
-noroot=$scratch/noroot; cp -a "$img" "$noroot"; rmdir "$noroot/root"
+noroot=$scratch/noroot; cp -a "$imgdir" "$noroot"; rmdir "$noroot/root"; noroot=$(image_of "$noroot")
 penv "$noroot" -- probe env HOME
 is "$out" "HOME=/" "HOME is / when the image has no /root"
 
@@ -63,7 +63,7 @@ is "$out" "PIPE=from-pipe" "--set-env reads a file that cannot seek"
 run env PATH=/usr/bin:/bin "$CH_RUN" --set-env "$img" -- probe env IMG_A IMG_PATH
 is "$out" "IMG_A=from-image
 IMG_PATH=/image/bin:/usr/bin:/bin" "bare --set-env reads the image's /ch/environment"
-noenv=$scratch/noenv; cp -a "$img" "$noenv"; rm "$noenv/ch/environment"
+noenv=$scratch/noenv; cp -a "$imgdir" "$noenv"; rm "$noenv/ch/environment"; noenv=$(image_of "$noenv")
 penv --set-env "$noenv" -- true
 is "$rc" 31 "bare --set-env without /ch/environment exits 31"
 like "$err" "/ch/environment" "the error names /ch/environment"

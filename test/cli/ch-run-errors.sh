@@ -12,6 +12,7 @@ run "$CH_RUN" -qqq "$img" -- /nonexistent
 is "$rc" 49 "with -qqq a missing command still exits 49"
 like "$err" "can't execve\(2\): /nonexistent" "with -qqq the exec error is still printed"
 printf '#!/bin/sh\n' > "$scratch/noexec"
+chmod 644 "$scratch/noexec"
 run "$CH_RUN" -b "$scratch/noexec:/etc/hosts" "$img" -- /etc/hosts
 is "$rc" 49 "a file that is not executable exits 49"
 like "$err" "can't execve\(2\): /etc/hosts: Permission denied" "the error says permission denied"
@@ -61,15 +62,15 @@ check 31 "--cd: empty directory" "empty --cd" -- --cd= "$img" -- true
 check 31 "--storage: empty directory" "empty --storage" -- --storage= "$img" -- true
 
 # Images missing what ch-run needs.
-nodev=$scratch/nodev; cp -a "$img" "$nodev"; rmdir "$nodev/dev"
+nodev=$scratch/nodev; cp -a "$imgdir" "$nodev"; rmdir "$nodev/dev"; nodev=$(image_of "$nodev")
 run "$CH_RUN" "$nodev" -- true
 is "$rc" 31 "an image without /dev exits 31"
 like "$err" "image has no /dev" "the error names /dev"
-notmp=$scratch/notmp; cp -a "$img" "$notmp"; rmdir "$notmp/tmp"
+notmp=$scratch/notmp; cp -a "$imgdir" "$notmp"; rmdir "$notmp/tmp"; notmp=$(image_of "$notmp")
 run "$CH_RUN" "$notmp" -- true
 is "$rc" 31 "an image without /tmp exits 31"
 like "$err" "image has no /tmp" "the error names /tmp"
-nopw=$scratch/nopw; cp -a "$img" "$nopw"; rm "$nopw/etc/passwd"
+nopw=$scratch/nopw; cp -a "$imgdir" "$nopw"; rm "$nopw/etc/passwd"; nopw=$(image_of "$nopw")
 run "$CH_RUN" "$nopw" -- true
 is "$rc" 0 "an image without /etc/passwd still runs"
 like "$err" "warning: image has no /etc/passwd: not replaced" "and says /etc/passwd was not replaced"

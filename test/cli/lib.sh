@@ -94,5 +94,27 @@ mkimage () {
     printf 'IMG_A=from-image\nIMG_PATH=/image/bin:$PATH\n' > "$img/ch/environment"
 }
 
-img=$scratch/img
-mkimage "$img"
+# The kind of image the tests run on: "dir" (default) or "squash" (the same
+# tree as a SquashFS file, compressed with $SQUASH_COMP, default gzip).
+kind=${CHUTE_IMAGE_KIND:-dir}
+case $kind in
+    dir)    write=-w ;;   # how to make the image writable for a test
+    squash) write=-W ;;
+    *) echo "Bail out! unknown CHUTE_IMAGE_KIND: $kind"; exit 1 ;;
+esac
+
+# image_of DIR: the image to give ch-run for the tree DIR: DIR itself, or a
+# SquashFS file made from it.
+image_of () {
+    if [ "$kind" = squash ]; then
+        mksquashfs "$1" "$1.sqfs" -comp "${SQUASH_COMP:-gzip}" -noappend -quiet -no-progress \
+            >/dev/null || { echo "Bail out! mksquashfs failed on $1"; exit 1; }
+        echo "$1.sqfs"
+    else
+        echo "$1"
+    fi
+}
+
+imgdir=$scratch/img
+mkimage "$imgdir"
+img=$(image_of "$imgdir")
