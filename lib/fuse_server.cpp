@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fmt/core.h>
@@ -283,6 +285,16 @@ const struct fuse_lowlevel_ops kOps = [] {
   return o;
 }();
 
+// libfuse's own messages ("reading device: ...", at every normal end of a
+// connection) go to chute's log, at debug level.
+void fuse_log_to_chute(enum fuse_log_level, const char* f, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  std::string_view msg(buf);
+  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
+  log::debug("libfuse: {}", msg);
+}
+
 }  // namespace
 
 unsigned default_threads() {
@@ -301,6 +313,7 @@ Server::Server(Fd image_fd, std::string image_name)
   struct statvfs sv;
   r.statfs(sv);
   block_size_ = static_cast<uint32_t>(sv.f_bsize);
+  fuse_set_log_func(fuse_log_to_chute);
   Fd dev = sys::open("/dev/fuse", O_RDWR);
   const char* argv[] = {"chute", nullptr};
   struct fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
