@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fuse3/fuse_lowlevel.h>
+#include <malloc.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
@@ -133,8 +134,8 @@ void op_open(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
 
 // The block cache's size, and the largest file prefetched whole on its
 // first read (programs and libraries, whose page faults come one at a time).
-constexpr size_t kCacheBytes = 6u << 20;
-constexpr uint64_t kPrefetchMax = 4ull << 20;
+constexpr size_t kCacheBytes = 2u << 20;
+constexpr uint64_t kPrefetchMax = 2ull << 20;
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
   auto* r = reader(req);
@@ -146,7 +147,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
   if (!S_ISREG(st.st_mode)) return (void)fuse_reply_err(req, EISDIR);
   const uint64_t fsize = static_cast<uint64_t>(st.st_size);
   if (off == 0 && fsize <= kPrefetchMax && fsize > size) s.prefetch(id, fsize);
-  if (size > kMaxRead * 8) size = kMaxRead * 8;
+  if (size > kMaxRead * 2) size = kMaxRead * 2;  // the kernel asks for less
   if (tl_buf.size() < size) tl_buf.resize(size);
   size_t got = 0;
   if (int err = s.read(*r, id, fsize, static_cast<uint64_t>(off), size, tl_buf.data(), got);
@@ -314,6 +315,13 @@ Server::Server(Fd image_fd, std::string image_name)
   r.statfs(sv);
   block_size_ = static_cast<uint32_t>(sv.f_bsize);
   fuse_set_log_func(fuse_log_to_chute);
+  // One malloc arena for all the serving threads, not one each: a few
+  // threads allocating little don't need their own, and each costs memory.
+  ::mallopt(M_ARENA_MAX, 1);
+  // Decompressed blocks (up to 1 MiB each) come and go: give them their own
+  // mappings, returned to the system when freed, rather than let them
+  // fragment the heap (which glibc would do once its threshold adapts).
+  ::mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   Fd dev = sys::open("/dev/fuse", O_RDWR);
   const char* argv[] = {"chute", nullptr};
   struct fuse_args args = FUSE_ARGS_INIT(1, const_cast<char**>(argv));
@@ -417,6 +425,12 @@ int Server::read(squash::Reader& r, squash::InodeId id, uint64_t file_size, uint
 
 void Server::prefetch(squash::InodeId id, uint64_t file_size) {
   {
+    std::lock_guard<std::mutex> lock(threads_mu_);
+    // One CPU's worth fewer helpers than serving threads: a worker
+    // decompresses too, when the block it needs is not ready.
+    while (helpers_.size() < std::max(1u, max_threads_ - 1)) helpers_.emplace_back([this] { helper(); });
+  }
+  {
     std::lock_guard<std::mutex> lock(queue_mu_);
     if (!seen_.insert(id).second) return;
     for (uint64_t k = 0; k * block_size_ < file_size; ++k) queue_.push_back({id, file_size, k});
@@ -446,6 +460,14 @@ void Server::helper() {
 // when chute chooses. Each reads requests from the shared /dev/fuse
 // descriptor and answers them.
 void Server::worker() {
+  // Ready before the first request: this thread's reader, and (for the
+  // first worker, made before the mount exists) the go from start():
+  // /dev/fuse can't be read until the mount is made.
+  tl_reader = std::make_unique<squash::Reader>(image_.get(), name_);
+  {
+    std::unique_lock<std::mutex> lock(go_mu_);
+    go_cv_.wait(lock, [this] { return go_; });
+  }
   struct fuse_buf buf;
   std::memset(&buf, 0, sizeof buf);
   int rc = 0;
@@ -453,7 +475,13 @@ void Server::worker() {
     rc = fuse_session_receive_buf(se_, &buf);
     if (rc == -EINTR) continue;
     if (rc <= 0) break;
+    // Busy: if no other worker is waiting for requests, make one (after
+    // answering this one), up to the limit. A job that never asks for two
+    // things at once never pays for a second thread.
+    bool was_last = idle_workers_.fetch_sub(1) == 1;
     fuse_session_process_buf(se_, &buf);
+    idle_workers_.fetch_add(1);
+    if (was_last && may_grow_.load(std::memory_order_relaxed)) add_worker();
   }
   std::free(buf.mem);
   if (live_workers_.fetch_sub(1) == 1) {
@@ -463,17 +491,25 @@ void Server::worker() {
   }
 }
 
-void Server::start() {
+void Server::add_worker() {
+  std::lock_guard<std::mutex> lock(threads_mu_);
+  if (workers_.size() >= max_threads_) return;
   live_workers_.fetch_add(1);
+  idle_workers_.fetch_add(1);
   workers_.emplace_back([this] { worker(); });
 }
 
-void Server::grow(unsigned threads) {
-  while (workers_.size() < threads) {
-    live_workers_.fetch_add(1);
-    workers_.emplace_back([this] { worker(); });
+void Server::prepare() {
+  max_threads_ = default_threads();
+  add_worker();
+}
+
+void Server::start() {
+  {
+    std::lock_guard<std::mutex> lock(go_mu_);
+    go_ = true;
   }
-  while (helpers_.size() < threads) helpers_.emplace_back([this] { helper(); });
+  go_cv_.notify_all();
 }
 
 }  // namespace chute::fuse

@@ -41,7 +41,9 @@ Fd attach_squash(int dev_fd, const ImageRef& image, const std::string& mount_poi
   // if the server dies, closing its own descriptor must abort the connection.
   ::close(dev_fd);
   mounted();
+  log::trace("stage: image mounted");
   Fd root = sys::open(mount_point, O_PATH | O_DIRECTORY);
+  log::trace("stage: image root opened");
   // One READDIRPLUS of / and of /etc gives the kernel every name the set-up
   // is about to look up (/dev, /proc, /etc/passwd, ...) with its attributes:
   // two requests to the server instead of one per name.

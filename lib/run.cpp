@@ -76,8 +76,11 @@ void warm_command(const job::Spec& spec) {
     if (fd < 0) continue;
     struct stat st;
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-      char page[4096];
-      (void)!::read(fd, page, sizeof page);
+      // A small program is read whole; a big one's first read has the
+      // server prefetch the rest.
+      char page[16384];
+      for (int i = 0; i < 4 && ::read(fd, page, sizeof page) == static_cast<ssize_t>(sizeof page); ++i) {
+      }
       (void)::fgetxattr(fd, "security.capability", page, sizeof page);
       ::close(fd);
       return;
@@ -138,19 +141,24 @@ job::Spec set_up(const Plan& plan, Fd root) {
 // of its own, sets the container up and becomes the job.
 [[noreturn]] void run_squash(const Plan& plan) {
   fuse::Server server(sys::open(plan.image.path, O_RDONLY), plan.image.path);
+  log::trace("stage: image server made");
   supervise::block_signals();
   // Set-up is a string of FUSE requests between the child and the server:
   // on one CPU each is a wake-up rather than an interrupt to another CPU.
   const cpu_set_t cpus = supervise::pin_to_this_cpu();
+  server.prepare();
   int code = supervise::run(
-      [&](int report) {
+      [&] {
+        log::trace("stage: job process started");
         if (::unshare(CLONE_NEWNS) != 0) {
           int e = errno;
           throw SysError(e, "can't create the job's mount namespace");
         }
+        log::trace("stage: job mount namespace made");
         Fd root = image::attach_squash(server.dev_fd(), plan.image, plan.squash_mount,
                                        plan.write_fake, plan.ids,
-                                       [report] { (void)!::write(report, "M", 1); });
+                                       // Shared memory: wakes the serving thread.
+                                       [&server] { server.start(); });
         log::trace("stage: image attached");
         job::Spec spec = set_up(plan, std::move(root));
         warm_command(spec);
@@ -160,10 +168,10 @@ job::Spec set_up(const Plan& plan, Fd root) {
         spec.cpus = cpus;
         job::throw_failure(spec, job::exec(spec));
       },
-      server.stopped_fd(), [&server] { server.start(); },
+      server.stopped_fd(),
       [&] {
         supervise::restore_cpus(cpus);
-        server.grow(fuse::default_threads());
+        server.allow_growth();
       });
   std::fflush(stdout);
   std::fflush(stderr);
@@ -174,9 +182,12 @@ job::Spec set_up(const Plan& plan, Fd root) {
 
 void run(const Plan& plan) {
   log::trace("stage: plan made");
-  userns::enter(plan.ids);
+  // SquashFS: the launcher only serves the image; only the job's process
+  // needs a mount namespace (it makes its own).
+  const bool squash = plan.image.kind == ImageKind::kSquash;
+  userns::enter(plan.ids, !squash);
   log::trace("stage: namespaces entered");
-  if (plan.image.kind == ImageKind::kSquash) run_squash(plan);
+  if (squash) run_squash(plan);
   Fd root = image::attach_directory(plan.image, plan.writable, plan.write_fake);
   log::trace("stage: image attached");
   job::Spec spec = set_up(plan, std::move(root));

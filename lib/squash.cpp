@@ -198,6 +198,11 @@ Reader::Reader(int fd, std::string_view) {
     delete fs;
     return;
   }
+  // chute's server keeps decompressed data blocks in one cache shared by
+  // its threads; each handle's own cache of them (several blocks of up to
+  // 1 MiB) would only duplicate it. Its size is public (cache.h), and the
+  // cache is empty until first used: keep one entry.
+  if (fs->data_cache.count > 1) fs->data_cache.count = 1;
   if (fs->sb.compression == ZLIB_COMPRESSION) fs->decompressor = gzip_decompress;
   if (fs->sb.compression == ZSTD_COMPRESSION) fs->decompressor = zstd_decompress;
   fs_ = fs;

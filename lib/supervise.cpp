@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <sched.h>
+#include <sys/mman.h>
 #include <fmt/core.h>
 #include <string>
 #include <vector>
@@ -107,6 +108,26 @@ void restore_cpus(const cpu_set_t& mask) {
   ::closedir(d);
 }
 
+struct SetupArgs {
+  const std::function<void()>* setup;
+  pid_t parent;
+};
+
+int setup_main(void* arg) {
+  auto* a = static_cast<SetupArgs*>(arg);
+  // If the launcher dies (even by SIGKILL), nothing serves the image any
+  // more: take the job down with it rather than leave it failing on I/O.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != a->parent) ::_exit(kExitMisc);
+  try {
+    (*a->setup)();
+  } catch (const std::exception& e) {
+    log::emit("error", describe(e));
+    ::_exit(exit_code_of(e));
+  }
+  ::_exit(kExitMisc);
+}
+
 sigset_t job_mask() {
   sigset_t m;
   ::sigprocmask(SIG_SETMASK, nullptr, &m);
@@ -115,8 +136,8 @@ sigset_t job_mask() {
   return m;
 }
 
-int run(const std::function<void(int report_fd)>& setup, int server_stopped_fd,
-        const std::function<void()>& on_mounted, const std::function<void()>& started) {
+int run(const std::function<void()>& setup, int server_stopped_fd,
+        const std::function<void()>& started) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     int e = errno;
     throw SysError(e, "can't become a subreaper");
@@ -128,49 +149,29 @@ int run(const std::function<void(int report_fd)>& setup, int server_stopped_fd,
     throw SysError(e, "can't create signalfd");
   }
   Fd sigfd(sfd);
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) {
+  SetupArgs args{&setup, ::getpid()};
+  // The child shares this process's memory until it executes the job
+  // (CLONE_VM | CLONE_VFORK, as posix_spawn(3) does), which spares copying
+  // the page tables; this thread waits meanwhile, so the child can use its
+  // heap and thread-local state, and the serving threads go on answering the
+  // child's FUSE requests. It gets its own file table, working directory and
+  // mount namespace.
+  constexpr size_t kStack = 1 << 20;
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
     int e = errno;
-    throw SysError(e, "can't create pipe");
+    throw SysError(e, "can't allocate the job's set-up stack");
   }
-  Fd report_r(p[0]), report_w(p[1]);
-  const pid_t parent = ::getpid();
   std::fflush(stdout);
   std::fflush(stderr);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int e = errno;
-    throw SysError(e, "can't fork");
-  }
-  if (pid == 0) {
-    // If the launcher dies (even by SIGKILL), nothing serves the image any
-    // more: take the job down with it rather than leave it failing on I/O.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(kExitMisc);
-    report_r.reset();
-    sigfd.reset();
-    try {
-      setup(report_w.get());
-    } catch (const std::exception& e) {
-      log::emit("error", describe(e));
-      ::_exit(exit_code_of(e));
-    }
-    ::_exit(kExitMisc);
-  }
-  report_w.reset();
+  pid_t pid = ::clone(setup_main, static_cast<char*>(stack) + kStack,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  int clone_err = errno;
+  ::munmap(stack, kStack);
+  if (pid < 0) throw SysError(clone_err, "can't start the job");
   log::verbose("job: pid {}", pid);
-  // Follow the set-up: "M" once the image is mounted, end of file when the
-  // job has been executed (the pipe closes on exec) or the child died.
-  for (;;) {
-    char c;
-    ssize_t n = ::read(report_r.get(), &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 1) {
-      if (c == 'M') on_mounted();
-      continue;
-    }
-    break;
-  }
+  log::trace("stage: job executed");
   started();
 
   bool job_alive = true;
@@ -184,6 +185,7 @@ int run(const std::function<void(int report_fd)>& setup, int server_stopped_fd,
       pid_t w = ::waitpid(-1, &st, WNOHANG | __WALL);
       if (w > 0) {
         if (w == pid) {
+          log::trace("stage: job reaped");
           job_alive = false;
           job_status = st;
           log::verbose("job exited: status {}", status_code(st));
@@ -192,6 +194,7 @@ int run(const std::function<void(int report_fd)>& setup, int server_stopped_fd,
       }
       if (w < 0 && errno == EINTR) continue;
       if (w < 0 && errno == ECHILD) {
+        log::trace("stage: every process reaped");
         if (server_died) {
           log::emit("error", "SquashFS server stopped before the job ended");
           return kExitServerDied;

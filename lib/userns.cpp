@@ -11,10 +11,10 @@
 
 namespace chute::userns {
 
-void enter(const IdMap& ids) {
+void enter(const IdMap& ids, bool mount_ns) {
   log::verbose("namespaces: uid {} -> {}, gid {} -> {}", ids.host_uid, ids.container_uid,
                ids.host_gid, ids.container_gid);
-  if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+  if (::unshare(CLONE_NEWUSER | (mount_ns ? CLONE_NEWNS : 0)) != 0) {
     int e = errno;
     std::string hint;
     switch (e) {
@@ -30,7 +30,7 @@ void enter(const IdMap& ids) {
       default:
         break;
     }
-    throw SysError(e, "can't create user+mount namespace" + hint);
+    throw SysError(e, (mount_ns ? "can't create user+mount namespace" : "can't create user namespace") + hint);
   }
   sys::write_file("/proc/self/setgroups", "deny");
   sys::write_file("/proc/self/uid_map", idmap::uid_map_line(ids));

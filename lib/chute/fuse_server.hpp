@@ -40,14 +40,20 @@ public:
   // The /dev/fuse descriptor, for mount() in a child process.
   int dev_fd() const { return dev_fd_; }
 
-  // Serve with one thread (enough while the container is set up). Call once
-  // the image is mounted: /dev/fuse can't be read before. Block the
-  // supervisor's signals first: the threads inherit the mask.
+  // Make the first serving thread, waiting for start(); more are made as
+  // requests overlap, up to default_threads(), and as many prefetch helpers
+  // on the first prefetch. Block the supervisor's signals first: the
+  // threads inherit the mask.
+  void prepare();
+
+  // From now on, make more serving threads as requests overlap (not during
+  // the set-up, which runs on one CPU and asks one thing at a time).
+  void allow_growth() { may_grow_.store(true); }
+
+  // Let it serve: call once the image is mounted (/dev/fuse can't be read
+  // before). Allocates nothing.
   void start();
 
-  // Serve with THREADS threads in all, and as many prefetch helpers: call
-  // when the job is about to start.
-  void grow(unsigned threads);
 
   // Readable (one byte) when serving has stopped.
   int stopped_fd() const { return stopped_[0].get(); }
@@ -77,7 +83,15 @@ private:
   bool has_xattrs_ = false;
   uint32_t block_size_ = 0;
   struct fuse_session* se_ = nullptr;
+  std::mutex threads_mu_;
+  unsigned max_threads_ = 2;
   std::vector<std::thread> workers_;
+  std::atomic<int> idle_workers_{0};
+  std::atomic<bool> may_grow_{false};
+  void add_worker();
+  std::mutex go_mu_;
+  std::condition_variable go_cv_;
+  bool go_ = false;
   std::atomic<int> live_workers_{0};
   void worker();
 

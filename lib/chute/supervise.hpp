@@ -20,19 +20,18 @@ inline constexpr int kExitServerDied = 84;
 // Block them before starting any thread, so that no thread takes them.
 void block_signals();
 
-// Fork the child that sets the container up and becomes the job. SETUP
-// runs in it with the write end of a pipe, and ends by executing the job:
-// if it throws, the error is printed and the child exits with its code. The
-// child is killed if the launcher dies, and starts with the supervisor's
-// signals still blocked (SETUP's exec restores them). In the parent:
-// ON_MOUNTED runs when the child writes "M" on the pipe, STARTED when the
-// pipe closes (the job was executed, or the child died); then the parent,
-// a subreaper, forwards signals and reaps everything. SERVER_STOPPED_FD
+// Start the child that sets the container up and becomes the job: SETUP
+// runs in it, sharing this process's memory (CLONE_VM | CLONE_VFORK) while
+// this thread waits, and ends by executing the job; if it throws, the error
+// is printed and the child exits with its code. The child is killed if the
+// launcher dies, and starts with the supervisor's signals still blocked
+// (SETUP's exec restores them). Then STARTED runs, and the launcher, a
+// subreaper, forwards signals and reaps everything. SERVER_STOPPED_FD
 // becomes readable if the image server stops. Returns the exit status: the
 // job's, 128+N if it was killed by signal N, 31 or 49 if it could not start,
 // or kExitServerDied if the server stopped while the job ran.
-int run(const std::function<void(int report_fd)>& setup, int server_stopped_fd,
-        const std::function<void()>& on_mounted, const std::function<void()>& started);
+int run(const std::function<void()>& setup, int server_stopped_fd,
+        const std::function<void()>& started);
 
 // The signal mask the job should start with: the current one, without the
 // signals block_signals() blocked.
