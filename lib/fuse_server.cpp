@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <fuse3/fuse_lowlevel.h>
 #include <malloc.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -131,6 +133,18 @@ void op_open(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
   fi->keep_cache = 1;
   fuse_reply_open(req, fi);
 }
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// How long a serving thread keeps looking for the next request before it
+// sleeps.
+constexpr std::chrono::microseconds kSpin{50};
 
 // The block cache's size, and the largest file prefetched whole on its
 // first read (programs and libraries, whose page faults come one at a time).
@@ -331,6 +345,7 @@ Server::Server(Fd image_fd, std::string image_name)
   std::string fdname = fmt::format("/dev/fd/{}", dev.get());
   if (fuse_session_mount(se_, fdname.c_str()) != 0)
     throw Error(fmt::format("can't attach FUSE session to {}", fdname));
+  ::fcntl(dev.get(), F_SETFL, ::fcntl(dev.get(), F_GETFL) | O_NONBLOCK);
   dev_fd_ = dev.release();
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) {
@@ -471,9 +486,27 @@ void Server::worker() {
   struct fuse_buf buf;
   std::memset(&buf, 0, sizeof buf);
   int rc = 0;
+  // After answering, look for the next request without sleeping for a
+  // short while: requests come in bursts (a directory walk, a program's
+  // page faults), and each sleep costs a wake-up, often an interrupt to
+  // another CPU. The descriptor is non-blocking; poll(2) sleeps when idle.
+  using clock = std::chrono::steady_clock;
+  auto last = clock::now();
   while (!fuse_session_exited(se_)) {
     rc = fuse_session_receive_buf(se_, &buf);
     if (rc == -EINTR) continue;
+    if (rc == -EAGAIN) {
+      // Not while the set-up runs on this same CPU: the thread would keep
+      // the CPU from the process it waits for.
+      if (may_grow_.load(std::memory_order_relaxed) && clock::now() - last < kSpin) {
+        cpu_relax();
+        continue;
+      }
+      struct pollfd p = {dev_fd_, POLLIN, 0};
+      ::poll(&p, 1, -1);
+      last = clock::now();
+      continue;
+    }
     if (rc <= 0) break;
     // Busy: if no other worker is waiting for requests, make one (after
     // answering this one), up to the limit. A job that never asks for two
@@ -482,6 +515,7 @@ void Server::worker() {
     fuse_session_process_buf(se_, &buf);
     idle_workers_.fetch_add(1);
     if (was_last && may_grow_.load(std::memory_order_relaxed)) add_worker();
+    last = clock::now();
   }
   std::free(buf.mem);
   if (live_workers_.fetch_sub(1) == 1) {
