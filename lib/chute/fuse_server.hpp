@@ -64,6 +64,8 @@ public:
   squash::InodeId root_id() const { return root_id_; }
   bool has_xattrs() const { return has_xattrs_; }
   uint32_t block_size() const { return block_size_; }
+  bool no_open = false;     // the kernel can do without open / opendir
+  bool no_opendir = false;
 
   // Read [OFF, OFF+SIZE) of regular file ID (of SIZE bytes) through the
   // block cache, decompressing missing blocks with R. Returns 0 or an errno.
