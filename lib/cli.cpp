@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <cerrno>
+#include <charconv>
 #include <fmt/core.h>
 #include <vector>
 
@@ -89,11 +90,17 @@ env::Op set_env_op(const char* arg, char delim, std::string_view option) {
 void check_size(const std::string& size) {
   size_t i = 0;
   while (i < size.size() && size[i] >= '0' && size[i] <= '9') ++i;
-  bool ok = i > 0 && (i == size.size() ||
-                      (i + 1 == size.size() && std::string_view("kKmMgG%").find(size[i]) !=
-                                                   std::string_view::npos));
-  if (!ok || size.find_first_not_of('0') == std::string::npos || (size.back() == '%' && std::stoul(size) > 100))
-    throw Error(fmt::format("--write-fake: invalid size {:?} (examples: 12%, 512m, 4g)", size));
+  const std::string_view digits(size.data(), i);
+  const std::string_view suffix = std::string_view(size).substr(i);
+  unsigned long long n = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  bool ok = !digits.empty() && ec == std::errc() && n > 0 &&
+            (suffix.empty() || (suffix.size() == 1 && std::string_view("kKmMgG%").find(suffix[0]) !=
+                                                          std::string_view::npos)) &&
+            (suffix != "%" || n <= 100);
+  if (!ok)
+    throw Error(fmt::format("--write-fake: invalid size {:?} (a positive number, with k, m, g or "
+                            "% of memory; examples: 12%, 512m, 4g)", size));
 }
 
 bool kernel_at_least(int major, int minor) {
@@ -267,8 +274,9 @@ Run a command in a container, as an ordinary user.
   -h, -?, --help             this help
       --usage                short usage
 
-Exit status: the command's, 31 if ch-run failed, 49 if the command could not
-be executed. See ch-run(1).
+Exit status: the command's (128+N if it was killed by signal N), 31 if ch-run
+failed, 49 if the command could not be executed, 84 if the SquashFS server
+stopped while the command ran. See ch-run(1).
 )";
 }
 

@@ -338,6 +338,7 @@ Server::Server(Fd image_fd, std::string image_name)
   struct statvfs sv;
   r.statfs(sv);
   block_size_ = static_cast<uint32_t>(sv.f_bsize);
+  max_threads_ = default_threads();  // (before the set-up pins this process to one CPU)
   fuse_set_log_func(fuse_log_to_chute);
   // One malloc arena for all the serving threads, not one each: a few
   // threads allocating little don't need their own, and each costs memory.
@@ -543,10 +544,7 @@ void Server::add_worker() {
   workers_.emplace_back([this] { worker(); });
 }
 
-void Server::prepare() {
-  max_threads_ = default_threads();
-  add_worker();
-}
+void Server::prepare() { add_worker(); }
 
 void Server::start() {
   {

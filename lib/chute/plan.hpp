@@ -50,7 +50,7 @@ struct Mount {
   enum class Need {
     kRequired,   // source and destination must exist
     kOptional,   // skipped when either is missing
-    kMakeDst,    // destination created when missing (-w), else an error
+    kMakeDst,    // destination created when missing (-w, -W, or on a tmpfs), else an error
   };
   Kind kind = Kind::kBind;
   Need need = Need::kRequired;
