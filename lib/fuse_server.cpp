@@ -157,8 +157,8 @@ constexpr std::chrono::microseconds kSpin{50};
 
 // The block cache's size, and the largest file prefetched whole on its
 // first read (programs and libraries, whose page faults come one at a time).
-constexpr size_t kCacheBytes = 2u << 20;
-constexpr uint64_t kPrefetchMax = 2ull << 20;
+constexpr size_t kCacheBytes = 1536u << 10;
+constexpr uint64_t kPrefetchMax = 1536ull << 10;
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
   auto* r = reader(req);
