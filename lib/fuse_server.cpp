@@ -81,25 +81,36 @@ void op_init(void* userdata, struct fuse_conn_info* conn) {
   conn->congestion_threshold = 48;
 }
 
+// A lookup answer, cached by the kernel for as long as it likes.
+struct fuse_entry_param entry(fuse_ino_t ino, const struct stat& st) {
+  struct fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = ino;
+  e.attr = st;
+  e.attr_timeout = kForever;
+  e.entry_timeout = kForever;
+  return e;
+}
+
+// getxattr/listxattr answer: the size when asked for it (SIZE 0), else
+// the data if it fits.
+void reply_xattr(fuse_req_t req, const std::string& data, size_t size) {
+  if (size == 0) return (void)fuse_reply_xattr(req, data.size());
+  if (size < data.size()) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, data.data(), data.size());
+}
+
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Server& s = server(req);
   auto* r = reader(req);
   if (r == nullptr) return;
-  struct fuse_entry_param e;
-  std::memset(&e, 0, sizeof e);
-  e.attr_timeout = kForever;
-  e.entry_timeout = kForever;
   squash::InodeId id = 0;
-  int err = r->lookup(to_id(s, parent), name, id, e.attr);
-  if (err == ENOENT) {
-    fuse_reply_entry(req, &e);  // ino 0: a cached negative entry
-    return;
-  }
-  if (err != 0) {
-    fuse_reply_err(req, err);
-    return;
-  }
-  e.ino = to_ino(s, id);
+  struct stat st;
+  std::memset(&st, 0, sizeof st);
+  int err = r->lookup(to_id(s, parent), name, id, st);
+  if (err != 0 && err != ENOENT) return (void)fuse_reply_err(req, err);
+  // ENOENT: ino 0, a cached negative entry.
+  struct fuse_entry_param e = entry(err == ENOENT ? 0 : to_ino(s, id), st);
   fuse_reply_entry(req, &e);
 }
 
@@ -204,12 +215,7 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool
   auto add = [&](const char* name, fuse_ino_t child, const struct stat& st, off_t next) {
     size_t need;
     if (plus) {
-      struct fuse_entry_param e;
-      std::memset(&e, 0, sizeof e);
-      e.ino = child;
-      e.attr = st;
-      e.attr_timeout = kForever;
-      e.entry_timeout = kForever;
+      struct fuse_entry_param e = entry(child, st);
       need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
     } else {
       need = fuse_add_direntry(req, buf + used, size - used, name, &st, next);
@@ -265,9 +271,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   std::string names;
   if (int err = r->listxattr(to_id(server(req), ino), names); err != 0)
     return (void)fuse_reply_err(req, err);
-  if (size == 0) return (void)fuse_reply_xattr(req, names.size());
-  if (size < names.size()) return (void)fuse_reply_err(req, ERANGE);
-  fuse_reply_buf(req, names.data(), names.size());
+  reply_xattr(req, names, size);
 }
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
@@ -277,9 +281,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
   std::string value;
   if (int err = r->getxattr(to_id(server(req), ino), name, value); err != 0)
     return (void)fuse_reply_err(req, err);
-  if (size == 0) return (void)fuse_reply_xattr(req, value.size());
-  if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
-  fuse_reply_buf(req, value.data(), value.size());
+  reply_xattr(req, value, size);
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
@@ -530,7 +532,6 @@ void Server::worker() {
   }
   std::free(buf.mem);
   if (live_workers_.fetch_sub(1) == 1) {
-    stopped_flag_.store(true);
     char c = rc < 0 ? 1 : 0;
     (void)!::write(stopped_[1].get(), &c, 1);
   }

@@ -38,16 +38,6 @@ bool is_under(std::string_view path, std::string_view dir) {
   return path == dir || (path.starts_with(dir) && path.size() > dir.size() && path[dir.size()] == '/');
 }
 
-namespace {
-
-std::optional<std::string> canonical(const std::string& p) {
-  char buf[PATH_MAX];
-  if (::realpath(p.c_str(), buf) == nullptr) return std::nullopt;
-  return std::string(buf);
-}
-
-}  // namespace
-
 ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) {
   ImageRef ref;
   ref.arg = std::string(arg);
@@ -58,7 +48,7 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
     std::string named = path::join(path::join(storage, "img"), mangle(arg));
     if (auto st = sys::try_stat(named); st && S_ISDIR(st->st_mode)) {
       ref.kind = ImageKind::kDirectory;
-      ref.path = canonical(named).value_or(named);
+      ref.path = sys::try_canonical(named).value_or(named);
       ref.from_storage = true;
       return ref;
     }
@@ -77,8 +67,8 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
     // Canonical paths only when storage exists: realpath(3) costs a system
     // call per component, at every start.
     if (!unsafe) {
-      if (auto s = canonical(storage)) {
-        auto real = canonical(ref.arg);
+      if (auto s = sys::try_canonical(storage)) {
+        auto real = sys::try_canonical(ref.arg);
         if (!real) {
           int e = errno;
           throw SysError(e, fmt::format("can't resolve image path: {}", arg));

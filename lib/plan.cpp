@@ -69,11 +69,6 @@ bool is_dir(const std::string& p) {
   return st && S_ISDIR(st->st_mode);
 }
 
-std::optional<std::string> canonical(const std::string& p) {
-  char buf[PATH_MAX];
-  if (::realpath(p.c_str(), buf) == nullptr) return std::nullopt;
-  return std::string(buf);
-}
 
 // A and B are the same path, or one lies under the other.
 bool related(const std::string& a, const std::string& b) {
@@ -85,7 +80,7 @@ bool related(const std::string& a, const std::string& b) {
 std::string squash_mount_point(const std::optional<std::string>& option,
                                const std::vector<std::string>& sources) {
   if (option) {
-    auto real = canonical(*option);
+    auto real = sys::try_canonical(*option);
     if (!real || !is_dir(*real))
       throw SysError(real ? ENOTDIR : ENOENT, fmt::format("--mount: not a directory: {}", *option));
     if (*real == "/" || image_ref::is_under(*real, "/proc"))
@@ -97,7 +92,7 @@ std::string squash_mount_point(const std::optional<std::string>& option,
     return *real;
   }
   for (const char* cand : {"/mnt", "/srv", "/opt", "/media", "/boot", "/home", "/var", "/usr"}) {
-    auto real = canonical(cand);
+    auto real = sys::try_canonical(cand);
     if (!real || !is_dir(*real) || *real == "/") continue;
     bool clash = false;
     for (const auto& s : sources) clash = clash || related(*real, s);
@@ -193,7 +188,7 @@ Plan make_plan(const Config& c, const HostFacts& host) {
     std::vector<std::string> sources;
     for (const auto& m : p.mounts)
       if (m.kind == Mount::Kind::kBind)
-        if (auto real = canonical(m.src)) sources.push_back(*real);
+        if (auto real = sys::try_canonical(m.src)) sources.push_back(*real);
     p.squash_mount = squash_mount_point(c.mount_dir, sources);
   }
 

@@ -91,16 +91,6 @@ void warm_command(const job::Spec& spec) {
 
 }  // namespace
 
-void exec_job(const std::vector<std::string>& argv, Environment& env,
-              const std::optional<std::string>& cwd, int verbosity) {
-  job::Spec spec;
-  spec.argv_store = argv;
-  spec.env = std::move(env);
-  spec.cwd = cwd;
-  spec.verbosity = verbosity;
-  job::finish(spec);
-  job::throw_failure(spec, job::exec(spec));
-}
 
 namespace {
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cstdlib>
 #include <fmt/core.h>
 
 #include "chute/error.hpp"
@@ -109,6 +110,12 @@ unsigned long long mount_id(int fd) {
   unsigned long long id = 0;
   std::from_chars(info.data() + at, info.data() + info.size(), id);
   return id;
+}
+
+std::optional<std::string> try_canonical(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr) return std::nullopt;
+  return std::string(buf);
 }
 
 std::string getcwd_or_empty() {

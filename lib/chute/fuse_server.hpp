@@ -57,7 +57,6 @@ public:
 
   // Readable (one byte) when serving has stopped.
   int stopped_fd() const { return stopped_[0].get(); }
-  bool stopped() const { return stopped_flag_.load(); }
 
   // Internals used by the FUSE callbacks.
   int image_fd() const { return image_.get(); }
@@ -131,7 +130,6 @@ private:
   std::vector<std::thread> helpers_;
   void helper();
   Fd stopped_[2];
-  std::atomic<bool> stopped_flag_{false};
 };
 
 // Mount the image served on /dev/fuse descriptor FD (opened in this user

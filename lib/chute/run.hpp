@@ -18,9 +18,5 @@ void refuse_setuid(std::string_view program);
 // process. Returns only by throwing.
 [[noreturn]] void run(const Plan& plan);
 
-// The last stage: working directory, no_new_privs, quiet redirections, exec.
-// Throws SysError with kExitExec when the command can't be executed.
-[[noreturn]] void exec_job(const std::vector<std::string>& argv, Environment& env,
-                           const std::optional<std::string>& cwd, int verbosity);
 
 }  // namespace chute

@@ -35,6 +35,10 @@ std::string fd_path(int fd);
 // The mount a descriptor lives on (statx STATX_MNT_ID, else fdinfo).
 unsigned long long mount_id(int fd);
 
+// PATH made absolute with no symlinks, "." or ".." (realpath(3)), or nullopt
+// if it does not resolve.
+std::optional<std::string> try_canonical(const std::string& path);
+
 // Current working directory, or "" if it cannot be read.
 std::string getcwd_or_empty();
 
