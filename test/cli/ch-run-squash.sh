@@ -151,27 +151,31 @@ wait "$pid"; rc=$?
 is "$rc" 0 "the resumed job finishes normally"
 
 # --- SIGKILL of the launcher leaves nothing behind
-shm_before=$(ls -A /dev/shm | sort)
-tmp_before=$(ls -A "${TMPDIR:-/tmp}" | grep -v "^$(basename "$scratch")$" | sort)
-rm -f "$scratch/jobpid"
-"$CH_RUN" "$img" -- sh -c "echo \$\$ > $scratch/jobpid; exec sleep 30" &
+# Other test files run at the same time and use /tmp and /dev/shm too, so
+# these runs get a private, empty TMPDIR, and /dev/shm is compared by owner.
+shm_mine () { find /dev/shm -mindepth 1 -maxdepth 1 -user "$(id -u)" | sort; }
+shm_before=$(shm_mine)
+killtmp=$scratch/killtmp
+mkdir "$killtmp"
+TMPDIR=$killtmp "$CH_RUN" "$img" -- sh -c 'echo $$ > /tmp/jobpid; exec sleep 30' &
 pid=$!
-for i in $(seq 100); do [ -s "$scratch/jobpid" ] && break; sleep 0.05; done
-jobpid=$(cat "$scratch/jobpid")
+for i in $(seq 100); do [ -s "$killtmp/jobpid" ] && break; sleep 0.05; done
+jobpid=$(cat "$killtmp/jobpid")
 kill -KILL "$pid"; wait "$pid" 2>/dev/null
 for i in $(seq 40); do [ -d "/proc/$jobpid" ] || break; sleep 0.05; done
+rm -f "$killtmp/jobpid"   # the job's own file; chute's would be anything else
 [ -d "/proc/$jobpid" ] && not_ok "SIGKILL of the launcher takes the job down" \
                        || ok "SIGKILL of the launcher takes the job down"
 for n in $(seq 20); do   # and at random moments of start-up
-    "$CH_RUN" "$img" -- sh -c 'md5sum /bin/busybox >/dev/null' >/dev/null 2>&1 &
+    TMPDIR=$killtmp "$CH_RUN" "$img" -- sh -c 'md5sum /bin/busybox >/dev/null' >/dev/null 2>&1 &
     p=$!
     sleep "0.00$((RANDOM % 10))"
     kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
 done
 sleep 0.3
 is "$(grep -c fuse.chute /proc/self/mountinfo)" 0 "after SIGKILLs, no mount on the host"
-is "$(ls -A /dev/shm | sort)" "$shm_before" "after SIGKILLs, nothing new in /dev/shm"
-is "$(ls -A "${TMPDIR:-/tmp}" | grep -v "^$(basename "$scratch")$" | sort)" "$tmp_before" "after SIGKILLs, nothing new in \$TMPDIR"
+is "$(shm_mine)" "$shm_before" "after SIGKILLs, nothing new in /dev/shm"
+is "$(ls -A "$killtmp")" "" "after SIGKILLs, nothing left in \$TMPDIR"
 is "$(pgrep -u "$(id -u)" -f 'md5sum /bin/busybox' | wc -l)" 0 "after SIGKILLs, no job left running"
 
 # --- the server stopping under the job (FUSE connection aborted)
