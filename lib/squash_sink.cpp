@@ -284,17 +284,19 @@ public:
         break;
       }
       case Kind::kFile: {
+        // Messages are formatted only on failure: this runs once per file.
         Node* raw = n.get();
-        check(sqfs_block_processor_begin_file(proc_.get(), &raw->inode, nullptr, 0),
-              fmt::format("can't write {:?}", m.path));
+        auto ok = [&](int r) {
+          if (r != 0) check(r, fmt::format("can't write {:?}", m.path));
+        };
+        ok(sqfs_block_processor_begin_file(proc_.get(), &raw->inode, nullptr, 0));
         if (data) {
           for (auto b = data->next(); !b.empty(); b = data->next()) {
-            check(sqfs_block_processor_append(proc_.get(), b.data(), b.size()),
-                  fmt::format("can't write {:?}", m.path));
+            ok(sqfs_block_processor_append(proc_.get(), b.data(), b.size()));
             in_bytes_ += b.size();
           }
         }
-        check(sqfs_block_processor_end_file(proc_.get()), fmt::format("can't write {:?}", m.path));
+        ok(sqfs_block_processor_end_file(proc_.get()));
         break;
       }
       default: throw Error(fmt::format("{:?}: a {} can't be written", m.path, member::kind_name(m.kind)));
@@ -512,8 +514,9 @@ private:
     for (auto& [name, c] : d.children) {
       const Node& t = c->primary ? *c->primary : *c;
       const sqfs_u16 type = t.kind == Kind::kDir ? S_IFDIR : t.kind == Kind::kSymlink ? S_IFLNK : S_IFREG;
-      check(sqfs_dir_writer_add_entry(dw, name.c_str(), t.ino, t.ref, static_cast<sqfs_u16>(type | (t.perm & 07777))),
-            fmt::format("can't write directory entry {:?}", name));
+      if (int r = sqfs_dir_writer_add_entry(dw, name.c_str(), t.ino, t.ref,
+                                            static_cast<sqfs_u16>(type | (t.perm & 07777))))
+        check(r, fmt::format("can't write directory entry {:?}", name));
     }
     check(sqfs_dir_writer_end(dw), "directory");
     InodePtr in(sqfs_dir_writer_create_inode(dw, 2 + subdirs, d.xattr, parent_ino));
