@@ -741,7 +741,9 @@ void convert_layers(const Options& o, sink::Sink& s, Progress& p, Stats& st) {
         }
       }
     }
-    // Drain to the end so that the digest is checked before anything is written.
+    // The tar ends before its blob may: read the rest, so that the digest
+    // is checked before anything is written.
+    a->drain();
   }
   const auto decisions = plan.finish();
   // Pass 2: write the survivors.
@@ -763,6 +765,7 @@ void convert_layers(const Options& o, sink::Sink& s, Progress& p, Stats& st) {
       ArchiveData d(*a, p);
       add_member(s, *m, m->kind == Kind::kFile ? &d : nullptr, src);
     }
+    a->drain();
     ++layer;
   }
   add_extras(s, img.config);

@@ -488,6 +488,17 @@ std::string Archive::slurp(std::size_t limit) {
   return out;
 }
 
+void Archive::drain() {
+  Impl& im = *impl_;
+  if (im.pipe) {
+    while (!im.pipe->next().empty()) {
+    }
+  } else {
+    while (im.src->read(im.buf.data(), im.buf.size()) > 0) {
+    }
+  }
+}
+
 std::int64_t Archive::header_offset() const { return archive_read_header_position(impl_->a.get()); }
 
 bool Archive::uncompressed() const {

@@ -67,6 +67,9 @@ public:
   std::span<const char> data();
   // Read the current member's data into a string (at most LIMIT bytes).
   std::string slurp(std::size_t limit);
+  // Read whatever follows the end of the archive, so that a digest check
+  // of the source happens (and throws) now: call after next() said false.
+  void drain();
   // The byte offset of the current member's header in an uncompressed archive.
   std::int64_t header_offset() const;
   // True if the archive's bytes are not compressed (offsets are file offsets).
