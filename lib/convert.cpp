@@ -78,8 +78,11 @@ Format format_from_name(std::string_view name) {
   // *.t?z (tgz, txz, tbz ...) and *.tar.? / *.tar.?? (tar.gz, tar.xz, tar.Z ...)
   if (n.size() >= 4 && n[n.size() - 4] == '.' && n[n.size() - 3] == 't' && n.back() == 'z')
     return Format::kTar;
-  for (std::size_t k : {1u, 2u, 3u})
-    if (n.size() > 5 + k && n.substr(n.size() - k - 5, 5) == ".tar." ) return Format::kTar;
+  for (std::size_t k : {1u, 2u})
+    if (n.size() > 5 + k && n.substr(n.size() - k - 5, 5) == ".tar.") return Format::kTar;
+  // Compressions with longer suffixes than Charliecloud's patterns allow.
+  for (auto suf : {".tar.zst", ".tar.bz2", ".tar.lz4", ".tar.lzo", ".tar.lzma"})
+    if (ends_with(n, suf)) return Format::kTar;
   if (name.substr(0, 1) == "/" || name.substr(0, 2) == "./" || name.substr(0, 3) == "../") return Format::kDir;
   // A plain name with no extension: a directory (Charliecloud would look
   // for a builder's image of that name; chute has no builder storage).
@@ -322,10 +325,10 @@ void check_interrupt() {
 }
 
 std::string human(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
   int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
+  while (bytes >= 1000 && u < 4) {
+    bytes /= 1000;
     ++u;
   }
   return u == 0 ? fmt::format("{:.0f} {}", bytes, units[u]) : fmt::format("{:.1f} {}", bytes, units[u]);
@@ -601,7 +604,22 @@ std::string bundle_path(const Bundle& b, const std::string& raw, const char* wha
   return *p;
 }
 
+Image load_image_of(Bundle& b);
+
+// Errors about the image's metadata name the input.
 Image load_image(Bundle& b) {
+  try {
+    return load_image_of(b);
+  } catch (const SysError&) {
+    throw;
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.compare(0, b.name().size(), b.name()) == 0) throw;
+    throw Error(fmt::format("{}: {}", b.name(), what));
+  }
+}
+
+Image load_image_of(Bundle& b) {
   Image img;
   if (b.has("manifest.json")) {
     const auto dm = oci::parse_docker_manifest(b.read_small("manifest.json"));
@@ -727,12 +745,23 @@ void convert_layers(const Options& o, sink::Sink& s, Progress& p, Stats& st) {
         plan.skip();
         continue;
       }
+      // ".wh." names are reserved in layers: only the last component of a
+      // member may have one, and then it is a whiteout.
+      for (std::size_t i = 0, j; (j = m->path.find('/', i)) != std::string::npos; i = j + 1) {
+        if (m->path.compare(i, 4, ".wh.") == 0)
+          throw Error(fmt::format("{}: member {:?}: directory {:?} has the reserved whiteout prefix", src,
+                                  raw.name, m->path.substr(i, j - i)));
+      }
       const auto w = member::whiteout_of(m->path);
       if (w.kind == member::Whiteout::kInvalid) {
         log::warn("{}: member {:?}: not a valid whiteout; ignored", src, raw.name);
         plan.skip();
       } else if (w.kind != member::Whiteout::kNone) {
-        plan.whiteout(w);
+        try {
+          plan.whiteout(w);
+        } catch (const Error& e) {
+          throw Error(fmt::format("{}: member {:?}: {}", src, raw.name, e.what()));
+        }
       } else {
         try {
           plan.add(m->path, m->kind, m->target);

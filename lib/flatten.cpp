@@ -72,6 +72,15 @@ void Planner::add(const std::string& path, Kind kind, const std::string& link_ta
 
 void Planner::whiteout(const member::WhiteoutInfo& w) {
   next();
+  // Like any member, a whiteout can't reach through a symlink or a file.
+  const std::string& v = w.victim;
+  const std::string dir = w.kind == member::Whiteout::kOpaque ? v + "/" : v;
+  for (auto slash = dir.find('/'); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
+    const std::string anc = dir.substr(0, slash);
+    if (const Node* n = find(anc); n && n->kind != Kind::kDir)
+      throw Error(fmt::format("whiteout below {:?}, which is a {}, not a directory", anc,
+                              member::kind_name(n->kind)));
+  }
   if (w.kind == member::Whiteout::kOpaque) {
     erase_below(w.victim, true);
   } else if (w.kind == member::Whiteout::kDelete) {

@@ -61,6 +61,7 @@ public:
     n = std::min(n, data_.size() - pos_);
     std::memcpy(buf, data_.data() + pos_, n);
     pos_ += n;
+    bytes_read().fetch_add(n, std::memory_order_relaxed);
     return n;
   }
   bool seek(std::uint64_t offset) override {

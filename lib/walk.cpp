@@ -225,7 +225,10 @@ struct SquashWalker {
       sqfs_xattr_value_t* v = nullptr;
       if (int r = sqfs_xattr_reader_read_value(xr, k, &v); r != 0) bad("bad xattr value", r);
       std::unique_ptr<sqfs_xattr_value_t, Free> vp(v);
-      std::string key(reinterpret_cast<const char*>(k->key), k->size);
+      // libsquashfs returns the full name ("user.x", NUL-terminated); the
+      // on-disk size counts only the part after the prefix.
+      const char* raw = reinterpret_cast<const char*>(k->key);
+      std::string key(raw, ::strnlen(raw, static_cast<std::size_t>(k->size) + 64));
       const char* prefix = sqfs_get_xattr_prefix(static_cast<SQFS_XATTR_TYPE>(k->type & SQFS_XATTR_PREFIX_MASK));
       if (prefix && key.compare(0, std::strlen(prefix), prefix) != 0) key = prefix + key;
       out.emplace_back(std::move(key), std::string(reinterpret_cast<const char*>(v->value), v->size));

@@ -152,3 +152,12 @@ TEST_CASE("skipped headers still count", "[flatten]") {
   CHECK_FALSE(emitted(d, {0, 0}));
   CHECK(emitted(d, {0, 1}));
 }
+
+TEST_CASE("a whiteout below a symlink is refused", "[flatten]") {
+  flatten::Planner p;
+  p.begin_layer();
+  p.add("l", Kind::kSymlink);
+  p.begin_layer();
+  CHECK_THROWS_WITH(p.whiteout(member::whiteout_of("l/.wh.file")), Catch::Contains("\"l\""));
+  CHECK_THROWS_AS(p.whiteout(member::whiteout_of("l/.wh..wh..opq")), Error);
+}
