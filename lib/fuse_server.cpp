@@ -108,6 +108,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   struct stat st;
   std::memset(&st, 0, sizeof st);
   int err = r->lookup(to_id(s, parent), name, id, st);
+  s.own(st);
   if (err != 0 && err != ENOENT) return (void)fuse_reply_err(req, err);
   // ENOENT: ino 0, a cached negative entry.
   struct fuse_entry_param e = entry(err == ENOENT ? 0 : to_ino(s, id), st);
@@ -125,6 +126,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
     fuse_reply_err(req, err);
     return;
   }
+  server(req).own(st);
   fuse_reply_attr(req, &st, kForever);
 }
 
@@ -241,6 +243,7 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool
                          std::memset(&st, 0, sizeof st);
                          if (plus) {
                            if (r->stat(id, st) != 0) return false;
+                           s.own(st);
                          } else {
                            st.st_mode = mode;
                          }
@@ -341,6 +344,8 @@ Server::Server(Fd image_fd, std::string image_name)
   r.statfs(sv);
   block_size_ = static_cast<uint32_t>(sv.f_bsize);
   max_threads_ = default_threads();  // (before the set-up pins this process to one CPU)
+  uid_ = ::geteuid();
+  gid_ = ::getegid();
   fuse_set_log_func(fuse_log_to_chute);
   // One malloc arena for all the serving threads, not one each: a few
   // threads allocating little don't need their own, and each costs memory.

@@ -5,6 +5,7 @@
 // uses it, so it can die at any moment (SIGKILL) without waiting on itself.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -62,6 +63,14 @@ public:
   int image_fd() const { return image_.get(); }
   squash::InodeId root_id() const { return root_id_; }
   bool has_xattrs() const { return has_xattrs_; }
+  // Every file is reported as the container user's, as in a directory
+  // image the user unpacked: a root-owned image (ch-convert and mksquashfs
+  // -all-root make them) would otherwise hide its 0600 and 0640 files from
+  // the job, since the kernel checks permissions (default_permissions).
+  void own(struct stat& st) const {
+    st.st_uid = uid_;
+    st.st_gid = gid_;
+  }
   uint32_t block_size() const { return block_size_; }
   bool no_open = false;     // the kernel can do without open / opendir
   bool no_opendir = false;
@@ -82,6 +91,8 @@ private:
   int dev_fd_ = -1;  // owned by the session
   squash::InodeId root_id_ = 0;
   bool has_xattrs_ = false;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
   uint32_t block_size_ = 0;
   struct fuse_session* se_ = nullptr;
   std::mutex threads_mu_;

@@ -23,6 +23,25 @@ mkdir "$scratch/dir.sqfs"; cp -a "$imgdir/." "$scratch/dir.sqfs/"
 run "$CH_RUN" "$scratch/dir.sqfs" -- true
 is "$rc" 0 "a directory named *.sqfs is a directory image"
 
+# --- a root-owned image (mksquashfs -all-root, ch-convert): files are the
+# container user's, as in a directory image the user unpacked, so that
+# owner-only files stay readable
+own=$scratch/own
+mkdir "$own"; cp -a "$imgdir/." "$own/"
+mkdir -m 0700 "$own/private"
+echo secret > "$own/private/key"; chmod 0600 "$own/private/key"
+echo group > "$own/etc/grouponly"; chmod 0640 "$own/etc/grouponly"
+mksquashfs "$own" "$own.sqfs" -all-root -noappend -quiet -no-progress >/dev/null
+run "$CH_RUN" "$own.sqfs" -- sh -c 'cat /private/key /etc/grouponly; stat -c "%u:%g" /private/key /'
+is "$rc|$out" "0|secret
+group
+$(id -u):$(id -g)
+$(id -u):$(id -g)" "a root-owned image's 0600 and 0640 files are the user's and readable"
+run "$CH_RUN" -u 0 -g 0 "$own.sqfs" -- stat -c "%u:%g" /private/key
+is "$rc|$out" "0|0:0" "with -u 0 -g 0 they are root's"
+run "$CH_RUN" "$own.sqfs" -- sh -c 'echo x > /private/new'
+isnt "$rc" 0 "and the image is still read-only"
+
 # --- bad images: exit 31 naming the file, before the job starts
 good=$(sq "$imgdir" gzip)
 size=$(stat -c %s "$good")

@@ -14,7 +14,8 @@ prefix=$(meson introspect --buildoptions "$BUILD_ROOT" | python3 -c \
 libdir=$(meson introspect --buildoptions "$BUILD_ROOT" | python3 -c \
     'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"))')
 root=$dest$prefix
-for f in bin/ch-run bin/ch-checkns share/man/man1/ch-run.1 share/man/man1/ch-checkns.1 \
+for f in bin/ch-run bin/ch-checkns bin/ch-convert share/man/man1/ch-run.1 \
+         share/man/man1/ch-checkns.1 share/man/man1/ch-convert.1 \
          include/chute/plan.hpp "$libdir/pkgconfig/chute.pc"; do
     [ -e "$root/$f" ] && ok "installed $f" || not_ok "installed $f"
 done
@@ -23,8 +24,15 @@ so=$(ls "$root/$libdir"/libchute.so.* 2>/dev/null | head -1)
 
 run "$root/bin/ch-run" "$img" -- probe exit 3
 is "$rc" 3 "the installed ch-run runs a container"
-run man --warnings -l "$root/share/man/man1/ch-run.1"
-is "$rc|$err" "0|" "the installed man page renders without warnings"
+for page in ch-run ch-convert ch-checkns; do
+    run man --warnings -l "$root/share/man/man1/$page.1"
+    is "$rc|$err" "0|" "the installed $page(1) renders without warnings"
+done
+tar -C "$img" -cf "$scratch/img.tar" .
+run "$root/bin/ch-convert" -q "$scratch/img.tar" "$scratch/conv.sqfs"
+is "$rc" 0 "the installed ch-convert converts a tarball to SquashFS"
+run "$root/bin/ch-run" "$scratch/conv.sqfs" -- probe exit 4
+is "$rc" 4 "and the installed ch-run runs it"
 
 cat > "$scratch/uses-lib.cpp" <<'EOS'
 #include <cstdio>
