@@ -108,8 +108,8 @@ std::string help() {
       "dir (directory), squash (SquashFS). Outputs: dir, squash, tar. Inputs are\n"
       "recognised by content, outputs by name (see ch-convert(1)).\n"
       "\n"
-      "  -i, --input-fmt FMT         input format (default: detected)\n"
-      "  -o, --output-fmt FMT        output format (default: from OUT's name)\n"
+      "  -i, --in-fmt FMT            input format (default: detected)\n"
+      "  -o, --out-fmt FMT           output format (default: from OUT's name)\n"
       "  -n, --dry-run               say what would be done; convert nothing\n"
       "      --no-clobber            refuse to replace an existing OUT\n"
       "      --no-xattrs             do not copy extended attributes\n"
@@ -120,6 +120,7 @@ std::string help() {
       "  -j, --jobs=N                compression threads (default: one per CPU)\n"
       "  -q, --quiet                 no progress bar or summary (-qq: no warnings)\n"
       "  -v, --verbose               more detail (repeatable)\n"
+      "      --tmp DIR               accepted for Charliecloud's scripts; unused\n"
       "  -h, --help                  this help\n"
       "      --version               print the version\n"
       "\n"
@@ -136,6 +137,7 @@ enum LongOnly : int {
   kSquashCompress,
   kSquashBlock,
   kVersion,
+  kTmp,
 };
 
 std::uint64_t parse_size(const std::string& s, const char* what) {
@@ -160,8 +162,11 @@ std::uint64_t parse_size(const std::string& s, const char* what) {
 
 Parsed parse_cli(int argc, char** argv) {
   static const struct option longs[] = {
+      {"in-fmt", required_argument, nullptr, 'i'},  // Charliecloud's spellings
+      {"out-fmt", required_argument, nullptr, 'o'},
       {"input-fmt", required_argument, nullptr, 'i'},
       {"output-fmt", required_argument, nullptr, 'o'},
+      {"tmp", required_argument, nullptr, kTmp},
       {"dry-run", no_argument, nullptr, 'n'},
       {"no-clobber", no_argument, nullptr, kNoClobber},
       {"no-xattrs", no_argument, nullptr, kNoXattrs},
@@ -183,11 +188,19 @@ Parsed parse_cli(int argc, char** argv) {
     const int c = getopt_long(argc, argv, "+i:o:nj:qvh", longs, nullptr);
     if (c == -1) break;
     switch (c) {
+      case kTmp:
+        // Charliecloud's scratch directory: chute writes no temporary files
+        // but its output's own temporary name, next to OUT.
+        log::debug("--tmp {:?} ignored: no temporary directory is needed", optarg);
+        break;
       case 'i':
+        // Charliecloud also accepts "-i=FMT".
+        if (optarg[0] == '=') ++optarg;
         o.in_fmt = parse_format(optarg);
         if (o.in_fmt == Format::kNone) throw Error(fmt::format("unknown input format {:?}", optarg));
         break;
       case 'o':
+        if (optarg[0] == '=') ++optarg;
         o.out_fmt = parse_format(optarg);
         if (o.out_fmt == Format::kNone) throw Error(fmt::format("unknown output format {:?}", optarg));
         if (o.out_fmt == Format::kDocker || o.out_fmt == Format::kOci)

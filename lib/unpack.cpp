@@ -2,6 +2,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <isa-l/igzip_lib.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "chute/error.hpp"
 #include "chute/sys.hpp"
@@ -151,8 +153,10 @@ std::string la_error(struct archive* a) {
   return s ? s : "unknown error";
 }
 
-// Decompression on its own thread: a libarchive reader of the "raw" format
-// with every filter turns SRC into plain bytes, handed over in chunks.
+// Decompression on its own thread, handing plain bytes over in chunks.
+// gzip (most tarballs and image layers) goes through ISA-L's inflate, about
+// twice as fast as zlib's; everything else through a libarchive reader of
+// the "raw" format with every filter.
 class Pipeline {
 public:
   explicit Pipeline(ByteSource& src) : src_(src) {
@@ -170,7 +174,7 @@ public:
   // The next chunk (valid until the next call); empty at the end.
   std::span<const char> next() {
     std::unique_lock lk(mu_);
-    if (current_.capacity()) free_.push_back(std::move(current_));
+    if (current_.data) free_.push_back(std::move(current_));
     current_ = {};
     cv_.notify_all();
     cv_.wait(lk, [&] { return !full_.empty() || done_; });
@@ -178,13 +182,19 @@ public:
       current_ = std::move(full_.front());
       full_.pop_front();
       cv_.notify_all();
-      return {current_.data(), current_.size()};
+      return {current_.data.get(), current_.len};
     }
     if (error_) std::rethrow_exception(error_);
     return {};
   }
 
 private:
+  struct Chunk {
+    std::unique_ptr<char[]> data;
+    std::size_t len = 0;
+  };
+  static constexpr std::size_t kQueue = 8;
+
   static la_ssize_t read_cb(struct archive* a, void* self, const void** buf) {
     auto* p = static_cast<Pipeline*>(self);
     try {
@@ -192,9 +202,11 @@ private:
         archive_set_error(a, ECANCELED, "cancelled");
         return -1;
       }
-      const std::size_t n = p->src_.read(p->in_.data(), p->in_.size());
       *buf = p->in_.data();
-      return static_cast<la_ssize_t>(n);
+      if (p->pending_ > 0) {  // the bytes read to tell gzip from the rest
+        return static_cast<la_ssize_t>(std::exchange(p->pending_, 0));
+      }
+      return static_cast<la_ssize_t>(p->src_.read(p->in_.data(), p->in_.size()));
     } catch (...) {
       p->src_error_ = std::current_exception();
       archive_set_error(a, EIO, "read error");
@@ -207,74 +219,141 @@ private:
     return cancel_;
   }
 
-  std::vector<char> take_buffer() {
+  // An empty chunk to fill; no data pointer if cancelled.
+  Chunk take() {
     std::unique_lock lk(mu_);
-    cv_.wait(lk, [&] { return full_.size() < 4 || cancel_; });
+    cv_.wait(lk, [&] { return full_.size() < kQueue || cancel_; });
     if (cancel_) return {};
+    Chunk c;
     if (!free_.empty()) {
-      auto b = std::move(free_.back());
+      c = std::move(free_.back());
       free_.pop_back();
-      b.clear();
-      return b;
+    } else {
+      c.data = std::make_unique_for_overwrite<char[]>(kChunk);
     }
-    std::vector<char> b;
-    b.reserve(kChunk);
-    return b;
+    c.len = 0;
+    return c;
   }
 
-  bool push(std::vector<char>& b) {
+  bool push(Chunk& c) {
     std::lock_guard lk(mu_);
     if (cancel_) return false;
-    full_.push_back(std::move(b));
+    full_.push_back(std::move(c));
     cv_.notify_all();
     return true;
+  }
+
+  // Fill IN_ from the source: false at its end.
+  bool refill(std::size_t& have) {
+    have = src_.read(in_.data(), in_.size());
+    return have > 0;
+  }
+
+  void produce_gzip(std::size_t have) {
+    struct inflate_state st;
+    isal_inflate_init(&st);
+    st.crc_flag = ISAL_GZIP;
+    st.next_in = reinterpret_cast<std::uint8_t*>(in_.data());
+    st.avail_in = static_cast<std::uint32_t>(have);
+    Chunk c = take();
+    for (;;) {
+      if (!c.data) return;
+      st.next_out = reinterpret_cast<std::uint8_t*>(c.data.get() + c.len);
+      st.avail_out = static_cast<std::uint32_t>(kChunk - c.len);
+      const int r = isal_inflate(&st);
+      c.len = kChunk - st.avail_out;
+      if (r < 0) {
+        const char* why = r == ISAL_INCORRECT_CHECKSUM ? "gzip checksum mismatch"
+                          : r == ISAL_INVALID_WRAPPER  ? "bad gzip header"
+                                                       : "corrupt gzip data";
+        throw Error(fmt::format("{}: {}", src_.name(), why));
+      }
+      if (c.len == kChunk) {
+        if (!push(c)) return;
+        c = take();
+        continue;
+      }
+      if (st.block_state == ISAL_BLOCK_FINISH) {
+        // The end of one gzip member: another may follow (pigz, cat).
+        if (st.avail_in == 0) {
+          std::size_t n;
+          if (!refill(n)) break;
+          st.next_in = reinterpret_cast<std::uint8_t*>(in_.data());
+          st.avail_in = static_cast<std::uint32_t>(n);
+        }
+        if (st.avail_in < 2 || st.next_in[0] != 0x1f || st.next_in[1] != 0x8b) break;  // trailing bytes
+        const auto* next_in = st.next_in;
+        const auto avail = st.avail_in;
+        isal_inflate_reset(&st);
+        st.crc_flag = ISAL_GZIP;
+        st.next_in = const_cast<std::uint8_t*>(next_in);
+        st.avail_in = avail;
+        continue;
+      }
+      if (st.avail_in == 0) {
+        std::size_t n;
+        if (!refill(n)) throw Error(fmt::format("{}: truncated gzip data", src_.name()));
+        st.next_in = reinterpret_cast<std::uint8_t*>(in_.data());
+        st.avail_in = static_cast<std::uint32_t>(n);
+        if (cancelled()) return;
+      }
+    }
+    if (c.data && c.len > 0) push(c);
+  }
+
+  void produce_archive(std::size_t have) {
+    pending_ = have;
+    ArchivePtr a(archive_read_new());
+    archive_read_support_filter_all(a.get());
+    archive_read_support_format_raw(a.get());
+    auto fail = [&](const char* what) {
+      if (src_error_) std::rethrow_exception(src_error_);
+      throw Error(fmt::format("{}: {}: {}", src_.name(), what, la_error(a.get())));
+    };
+    if (archive_read_open(a.get(), this, nullptr, read_cb, nullptr) != ARCHIVE_OK) fail("can't decompress");
+    struct archive_entry* e;
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) return;
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) fail("can't read");
+    Chunk c = take();
+    for (;;) {
+      if (!c.data) return;
+      const void* data;
+      std::size_t size;
+      la_int64_t off;
+      r = archive_read_data_block(a.get(), &data, &size, &off);
+      if (r == ARCHIVE_EOF) break;
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN) fail("can't decompress");
+      const char* d = static_cast<const char*>(data);
+      while (size > 0) {
+        const std::size_t n = std::min(size, kChunk - c.len);
+        std::memcpy(c.data.get() + c.len, d, n);
+        c.len += n;
+        d += n;
+        size -= n;
+        if (c.len == kChunk) {
+          if (!push(c)) return;
+          c = take();
+          if (!c.data) return;
+        }
+      }
+    }
+    if (c.len > 0) push(c);
   }
 
   void produce() {
     try {
       in_.resize(kChunk);
-      ArchivePtr a(archive_read_new());
-      archive_read_support_filter_all(a.get());
-      archive_read_support_format_raw(a.get());
-      auto fail = [&](const char* what) {
-        if (src_error_) std::rethrow_exception(src_error_);
-        throw Error(fmt::format("{}: {}: {}", src_.name(), what, la_error(a.get())));
-      };
-      if (archive_read_open(a.get(), this, nullptr, read_cb, nullptr) != ARCHIVE_OK)
-        fail("can't decompress");
-      struct archive_entry* e;
-      int r = archive_read_next_header(a.get(), &e);
-      if (r == ARCHIVE_OK || r == ARCHIVE_WARN) {
-        std::vector<char> buf = take_buffer();
-        for (;;) {
-          if (cancelled()) return;
-          const void* data;
-          std::size_t size;
-          la_int64_t off;
-          r = archive_read_data_block(a.get(), &data, &size, &off);
-          if (r == ARCHIVE_EOF) break;
-          if (r != ARCHIVE_OK && r != ARCHIVE_WARN) fail("can't decompress");
-          const char* d = static_cast<const char*>(data);
-          while (size > 0) {
-            const std::size_t n = std::min(size, kChunk - buf.size());
-            buf.insert(buf.end(), d, d + n);
-            d += n;
-            size -= n;
-            if (buf.size() == kChunk) {
-              if (!push(buf)) return;
-              buf = take_buffer();
-              if (cancelled()) return;
-            }
-          }
-        }
-        if (!buf.empty() && !push(buf)) return;
-      } else if (r != ARCHIVE_EOF) {
-        fail("can't read");
-      }
+      std::size_t have = src_.read(in_.data(), in_.size());
+      if (have >= 2 && static_cast<unsigned char>(in_[0]) == 0x1f && static_cast<unsigned char>(in_[1]) == 0x8b)
+        produce_gzip(have);
+      else
+        produce_archive(have);
       // Whatever follows the compressed stream still has to pass a digest
       // check, if the source has one.
-      while (src_.read(in_.data(), in_.size()) > 0) {
-      }
+      if (!cancelled())
+        while (src_.read(in_.data(), in_.size()) > 0) {
+        }
     } catch (...) {
       std::lock_guard lk(mu_);
       error_ = std::current_exception();
@@ -286,12 +365,13 @@ private:
 
   ByteSource& src_;
   std::vector<char> in_;
+  std::size_t pending_ = 0;
   std::exception_ptr src_error_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::vector<char>> full_;
-  std::vector<std::vector<char>> free_;
-  std::vector<char> current_;
+  std::deque<Chunk> full_;
+  std::vector<Chunk> free_;
+  Chunk current_;
   std::exception_ptr error_;
   bool done_ = false;
   bool cancel_ = false;

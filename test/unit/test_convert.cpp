@@ -86,3 +86,12 @@ TEST_CASE("bad command lines", "[convert]") {
   CHECK_THROWS_AS(parse({"-x", "a", "b"}), Error);
   CHECK_THROWS_AS(parse({"", "b"}), Error);
 }
+
+TEST_CASE("Charliecloud's spellings work", "[convert]") {
+  auto p = parse({"--in-fmt", "tar", "--out-fmt=squash", "--tmp", "/scratch", "a", "b"});
+  CHECK(p.opts.in_fmt == Format::kTar);
+  CHECK(p.opts.out_fmt == Format::kSquash);
+  auto q = parse({"-i=tar", "-o=dir", "a", "b"});
+  CHECK(q.opts.in_fmt == Format::kTar);
+  CHECK(q.opts.out_fmt == Format::kDir);
+}
