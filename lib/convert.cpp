@@ -913,7 +913,9 @@ void run(const Options& given) {
   sink::output_umask() = ::umask(0);
 
   unpack::bytes_read().store(0);
-  Progress progress(input_size(o.in));
+  // The total is known when the bytes read are the input file's: a tarball.
+  // (Layers are read twice, a SquashFS file's data counts decompressed.)
+  Progress progress(o.in_fmt == Format::kTar ? input_size(o.in) : 0);
   Stats st;
   std::unique_ptr<sink::Sink> s;
   switch (o.out_fmt) {

@@ -151,6 +151,9 @@ public:
 
 private:
   [[noreturn]] void fail(const std::string& what) {
+    // libarchive's own message is vague ("Write error"): the errno it kept
+    // says why (disk full, quota).
+    if (const int e = archive_errno(a_.get()); e > 0) throw SysError(e, fmt::format("{}: {}", out_, what));
     const char* s = archive_error_string(a_.get());
     throw Error(fmt::format("{}: {}: {}", out_, what, s ? s : "unknown error"));
   }

@@ -493,6 +493,38 @@ interrupt () {  # SIGNAL STATUS OUT-NAME [OPTIONS...]
     is "$rc" "$want" "SIG$sig during a conversion to $name: exit $want"
     is "$(ls -A "$d")" "" "SIG$sig: no $name, no .$name.ch-convert-* temporary left"
 }
+# --- disk full: a 4 MB tmpfs of our own (user+mount namespace) as the
+# output's directory; the conversion fails with exit 31 and leaves it empty
+mkdir -p "$big/full" "$big/twelve"
+head -c 12000000 "$big/big.tar" > "$big/twelve/twelve.bin"
+tar -C "$big/twelve" -cf "$big/twelve.tar" twelve.bin
+for o in out out.sqfs out.tar; do
+    in=$big/twelve.tar
+    [ "$o" = out.tar ] && in=$big/twelve   # (tar to tar is not a conversion)
+    run unshare -Urm sh -c 'mount -t tmpfs -o size=4m tmpfs "$1" && "$2" -q "$3" "$1/$4"; rc=$?; ls -A "$1"; exit $rc' \
+        sh "$big/full" "$CH_CONVERT" "$in" "$o"
+    is "$rc|$out" "31|" "disk full while writing $o: exit 31 and nothing left in the directory"
+    like "$err" "No space left on device" "and the error says the disk is full"
+done
+rm -rf "$big/twelve.tar" "$big/twelve"
+
+# --- progress bar: on a terminal only, and not with -q
+head -c 60000000 "$big/big.tar" > "$big/part.tar"
+tar -C "$big" -cf "$big/progress.tar" part.tar
+tty_run () {  # OUT [OPTIONS...]: ch-convert on a pseudo-terminal; output in $out
+    local o=$1; shift
+    out=$(script -qec "$(printf '%q ' "$CH_CONVERT" "$@" "$big/progress.tar" "$o")" /dev/null 2>&1 | tr '\r' '\n')
+}
+tty_run "$big/p1.sqfs" --squash-compress=gzip:9 -j 1
+like "$out" '\[#* *\] +[0-9]+% [0-9.]+ [kMG]?B of [0-9.]+ [kMG]?B, [0-9]+ entries, [0-9.]+ [kMG]?B/s' \
+    "on a terminal, a progress bar: bytes done of total, entries, rate"
+like "$out" '[0-9]+ entries, [0-9.]+ [kMG]?B read, [0-9.]+ [kMG]?B written in [0-9.]+ s' "and the summary line"
+tty_run "$big/p2.sqfs" -q --squash-compress=gzip:9 -j 1
+is "$out" "" "-q on a terminal: no progress bar, no summary"
+run "$CH_CONVERT" --squash-compress=gzip:9 -j 1 "$big/progress.tar" "$big/p3.sqfs"
+unlike "$err" '%' "not on a terminal: no progress bar"
+rm -f "$big"/p*.sqfs "$big/part.tar" "$big/progress.tar"
+
 # (Slow compressions of 200 MB of random data: the signal comes mid-way.)
 interrupt INT 130 out.sqfs --squash-compress=gzip:9
 interrupt TERM 143 out.sqfs --squash-compress=xz
