@@ -312,6 +312,29 @@ const struct fuse_lowlevel_ops kOps = [] {
   o.listxattr = op_listxattr;
   o.getxattr = op_getxattr;
   o.statfs = op_statfs;
+  // Anything that would change the image: "read-only file system", as the
+  // kernel answers for a read-only mount (a job with -u 0 may remount the
+  // mount read-write, and then these requests reach the server).
+  o.setattr = [](fuse_req_t req, fuse_ino_t, struct stat*, int, struct fuse_file_info*) { fuse_reply_err(req, EROFS); };
+  o.mknod = [](fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EROFS); };
+  o.mkdir = [](fuse_req_t req, fuse_ino_t, const char*, mode_t) { fuse_reply_err(req, EROFS); };
+  o.unlink = [](fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); };
+  o.rmdir = [](fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); };
+  o.symlink = [](fuse_req_t req, const char*, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); };
+  o.rename = [](fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned int) {
+    fuse_reply_err(req, EROFS);
+  };
+  o.link = [](fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); };
+  o.write = [](fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, struct fuse_file_info*) {
+    fuse_reply_err(req, EROFS);
+  };
+  o.create = [](fuse_req_t req, fuse_ino_t, const char*, mode_t, struct fuse_file_info*) {
+    fuse_reply_err(req, EROFS);
+  };
+  o.setxattr = [](fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+    fuse_reply_err(req, EROFS);
+  };
+  o.removexattr = [](fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EROFS); };
   return o;
 }();
 

@@ -161,7 +161,7 @@ pid=$!
 for i in $(seq 100); do [ -s "$scratch/jobpid" ] && break; sleep 0.05; done
 jobpid=$(cat "$scratch/jobpid")
 kill -TSTP "$pid"
-for i in $(seq 40); do [ "$(state "$jobpid")$(state "$pid")" = TT ] && break; sleep 0.05; done
+for i in $(seq 200); do [ "$(state "$jobpid")$(state "$pid")" = TT ] && break; sleep 0.05; done
 is "$(state "$jobpid")$(state "$pid")" "TT" "SIGTSTP stops the job, and the launcher with it"
 kill -CONT "$pid"
 for i in $(seq 40); do [ "$(state "$jobpid")" != T ] && break; sleep 0.05; done
