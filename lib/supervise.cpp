@@ -37,6 +37,27 @@ sigset_t handled_set() {
   return s;
 }
 
+// Whether process PID leaves signal SIG to its default action (neither
+// ignored nor caught), from /proc/PID/status.
+bool default_action(pid_t pid, int sig) {
+  std::string status;
+  try {
+    status = sys::read_file(fmt::format("/proc/{}/status", pid));
+  } catch (const std::exception&) {
+    return false;
+  }
+  const unsigned long long bit = 1ULL << (sig - 1);
+  for (const char* key : {"\nSigIgn:\t", "\nSigCgt:\t"}) {
+    const auto at = status.find(key);
+    if (at == std::string::npos) return false;
+    const char* p = status.data() + at + std::strlen(key);
+    unsigned long long mask = 0;
+    std::from_chars(p, status.data() + status.size(), mask, 16);
+    if (mask & bit) return false;
+  }
+  return true;
+}
+
 // Every process whose parent is this one: the job, and whatever it left
 // behind that was reparented here (the subreaper).
 std::vector<pid_t> children() {
@@ -236,7 +257,11 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
     if (!from_tty) {
       if (job_alive) {
         log::verbose("forwarding signal {} to the job", sig);
-        ::kill(pid, sig);
+        // The kernel drops SIGTSTP whose action is to stop when the job's
+        // process group is orphaned, as under batch systems that start
+        // each task in a session of its own: stop the job with SIGSTOP,
+        // the same action, instead. A job that catches SIGTSTP gets it.
+        ::kill(pid, sig == SIGTSTP && default_action(pid, SIGTSTP) ? SIGSTOP : sig);
       } else {
         for (pid_t c : children()) ::kill(c, sig);
       }

@@ -169,6 +169,16 @@ isnt "$(state "$jobpid")" "T" "SIGCONT resumes the job"
 wait "$pid"; rc=$?
 is "$rc" 0 "the resumed job finishes normally"
 
+rm -f "$scratch/got" "$scratch/jobpid"
+"$CH_RUN" "$img" -- sh -c "trap 'echo TSTP > $scratch/got' TSTP; echo \$\$ > $scratch/jobpid; while [ ! -s $scratch/got ]; do sleep 0.05; done" &
+pid=$!
+for i in $(seq 100); do [ -s "$scratch/jobpid" ] && break; sleep 0.05; done
+kill -TSTP "$pid"
+for i in $(seq 100); do [ -s "$scratch/got" ] && break; sleep 0.05; done
+kill -CONT "$pid"
+wait "$pid"; rc=$?
+is "$rc|$(cat "$scratch/got" 2>/dev/null)" "0|TSTP" "a job that catches SIGTSTP gets SIGTSTP"
+
 # --- SIGKILL of the launcher leaves nothing behind
 # Other test files run at the same time and use /tmp and /dev/shm too, so
 # these runs get a private, empty TMPDIR, and /dev/shm is compared by owner.
