@@ -57,10 +57,6 @@ Format parse_format(std::string_view s) {
 
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suf) {
-  return s.size() >= suf.size() && s.substr(s.size() - suf.size()) == suf;
-}
-
 // The last component, ignoring trailing slashes.
 std::string_view last_name(std::string_view s) {
   while (s.size() > 1 && s.back() == '/') s.remove_suffix(1);
@@ -73,8 +69,8 @@ std::string_view last_name(std::string_view s) {
 Format format_from_name(std::string_view name) {
   const std::string_view n = last_name(name);
   for (auto suf : {".sqfs", ".squash", ".squashfs", ".squishy", ".sqsh"})
-    if (ends_with(n, suf)) return Format::kSquash;
-  if (ends_with(n, ".tar")) return Format::kTar;
+    if (n.ends_with(suf)) return Format::kSquash;
+  if (n.ends_with(".tar")) return Format::kTar;
   // *.t?z (tgz, txz, tbz ...) and *.tar.? / *.tar.?? (tar.gz, tar.xz, tar.Z ...)
   if (n.size() >= 4 && n[n.size() - 4] == '.' && n[n.size() - 3] == 't' && n.back() == 'z')
     return Format::kTar;
@@ -82,7 +78,7 @@ Format format_from_name(std::string_view name) {
     if (n.size() > 5 + k && n.substr(n.size() - k - 5, 5) == ".tar.") return Format::kTar;
   // Compressions with longer suffixes than Charliecloud's patterns allow.
   for (auto suf : {".tar.zst", ".tar.bz2", ".tar.lz4", ".tar.lzo", ".tar.lzma"})
-    if (ends_with(n, suf)) return Format::kTar;
+    if (n.ends_with(suf)) return Format::kTar;
   if (name.substr(0, 1) == "/" || name.substr(0, 2) == "./" || name.substr(0, 3) == "../") return Format::kDir;
   // A plain name with no extension: a directory (Charliecloud would look
   // for a builder's image of that name; chute has no builder storage).
@@ -261,17 +257,6 @@ namespace {
 
 constexpr std::size_t kSmallLimit = 16u << 20;  // JSON documents and other metadata
 
-bool is_hex(std::string_view s) {
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
-std::string strip_dot(std::string_view s) {
-  while (s.substr(0, 2) == "./") s.remove_prefix(2);
-  return std::string(s);
-}
-
 // Members that mark an image archive rather than a root filesystem.
 bool image_marker(const std::string& n) {
   if (n == "manifest.json" || n == "index.json" || n == "oci-layout" || n == "repositories") return true;
@@ -279,8 +264,8 @@ bool image_marker(const std::string& n) {
   // docker save before 25: "<64 hex>/layer.tar", "<64 hex>.json"
   const auto slash = n.find('/');
   const std::string first = n.substr(0, slash);
-  return (first.size() == 64 && is_hex(first)) ||
-         (first.size() == 69 && ends_with(first, ".json") && is_hex(first.substr(0, 64)));
+  return (first.size() == 64 && oci::is_hex(first)) ||
+         (first.size() == 69 && first.ends_with(".json") && oci::is_hex(first.substr(0, 64)));
 }
 
 }  // namespace
@@ -305,7 +290,7 @@ Format detect_input(const std::string& path) {
   int seen = 0;
   bool marked = false;
   while (a.next(m)) {
-    const std::string n = strip_dot(m.name);
+    const std::string n = member::strip_dot_slash(m.name);
     if (n.empty()) continue;
     if (!image_marker(n)) {
       // A root filesystem: the first member that is not an image mark settles it.
@@ -519,7 +504,6 @@ public:
   virtual ~Bundle() = default;
   virtual bool has(const std::string& member) = 0;
   virtual std::unique_ptr<unpack::ByteSource> open(const std::string& member) = 0;
-  virtual std::uint64_t size_hint() = 0;
   const std::string& name() const { return name_; }
 
   std::string read_small(const std::string& member, const std::optional<oci::Digest>& d = {},
@@ -549,7 +533,6 @@ public:
     if (!has(m)) throw Error(fmt::format("{}: {} is missing", name_, m));
     return unpack::open_file(dir_ + "/" + m, fmt::format("{}: {}", name_, m));
   }
-  std::uint64_t size_hint() override { return 0; }
 
 private:
   std::string dir_;
@@ -564,12 +547,11 @@ public:
     std::size_t cached = 0;
     while (a.next(m)) {
       check_interrupt();
-      const std::string n = strip_dot(m.name);
+      const std::string n = member::strip_dot_slash(m.name);
       if (m.kind != Kind::kFile) continue;
-      Entry e{a.uncompressed() ? a.header_offset() : -1, m.size, {}, false};
+      Entry e{a.uncompressed() ? a.header_offset() : -1, std::nullopt};
       if (m.size <= (4u << 20) && cached + m.size <= (64u << 20)) {
         e.data = a.slurp(4u << 20);
-        e.cached = true;
         cached += m.size;
       }
       entries_[n] = std::move(e);
@@ -581,17 +563,14 @@ public:
     auto it = entries_.find(m);
     if (it == entries_.end()) throw Error(fmt::format("{}: no member {:?}", name_, m));
     const std::string name = fmt::format("{}: {}", name_, m);
-    if (it->second.cached) return unpack::from_memory(it->second.data, name);
+    if (it->second.data) return unpack::from_memory(*it->second.data, name);
     return unpack::open_member(path_, path_, m, it->second.offset);
   }
-  std::uint64_t size_hint() override { return 0; }
 
 private:
   struct Entry {
-    std::int64_t offset;
-    std::uint64_t size;
-    std::string data;
-    bool cached;
+    std::int64_t offset;               // of its header, or -1: scan for it
+    std::optional<std::string> data;   // small members, read once here
   };
   std::string path_;
   std::map<std::string, Entry> entries_;

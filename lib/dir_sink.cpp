@@ -56,33 +56,29 @@ public:
       dir_times_.emplace_back(".", m.mtime);
       return;
     }
-    const auto slash = path.rfind('/');
-    const std::string parent = slash == std::string::npos ? std::string() : path.substr(0, slash);
-    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    const std::string parent = member::parent_of(path);
+    const std::string base = member::base_of(path);
+    if (m.kind == Kind::kHardlink) return add_hardlink(parent, path, base, m);
     const int pfd = walk(parent, true);
     switch (m.kind) {
       case Kind::kDir: add_dir(pfd, path, base, m); break;
       case Kind::kFile: add_file(pfd, path, base, m, data); break;
       case Kind::kSymlink: add_symlink(pfd, path, base, m); break;
-      case Kind::kHardlink: add_hardlink(pfd, path, base, m); break;
       default: throw Error(fmt::format("{:?}: a {} can't be written", m.path, member::kind_name(m.kind)));
     }
   }
 
   bool exists(const std::string& p) override {
     const std::string path = prefix_ + p;
-    const auto slash = path.rfind('/');
-    const std::string parent = slash == std::string::npos ? std::string() : path.substr(0, slash);
     int pfd;
     try {
-      pfd = walk(parent, false);
+      pfd = walk(member::parent_of(path), false);
     } catch (const Error&) {
       return true;  // under a symlink or a file: never write there
     }
     if (pfd < 0) return false;
     struct stat st;
-    return ::fstatat(pfd, (slash == std::string::npos ? path : path.substr(slash + 1)).c_str(), &st,
-                     AT_SYMLINK_NOFOLLOW) == 0;
+    return ::fstatat(pfd, member::base_of(path).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   }
 
   void set_root(const std::string& subdir) override {
@@ -220,21 +216,18 @@ private:
     ::utimensat(pfd, base.c_str(), ts, AT_SYMLINK_NOFOLLOW);
   }
 
-  void add_hardlink(int pfd_in, const std::string& path, const std::string& base, const Member& m) {
-    // The target's directory: a separate walk, which resets the cached
-    // one, so the link's directory is walked again after.
+  void add_hardlink(const std::string& parent, const std::string& path, const std::string& base,
+                    const Member& m) {
+    // The target's directory first: walking to it replaces the cached
+    // descriptors, so the link's own directory is walked after.
     const std::string target = prefix_ + m.target;
-    const auto slash = target.rfind('/');
-    const std::string tparent = slash == std::string::npos ? std::string() : target.substr(0, slash);
-    const std::string tbase = slash == std::string::npos ? target : target.substr(slash + 1);
-    (void)pfd_in;
+    const std::string tbase = member::base_of(target);
     Fd tfd;
     {
-      const int t = walk(tparent, false);
+      const int t = walk(member::parent_of(target), false);
       if (t < 0) throw Error(fmt::format("{:?}: hard link to missing {:?}", m.path, m.target));
       tfd = Fd(::dup(t));
     }
-    const std::string parent = path.substr(0, path.size() - base.size() - (path.size() > base.size()));
     const int pfd = walk(parent, true);
     struct stat st;
     if (::fstatat(tfd.get(), tbase.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)

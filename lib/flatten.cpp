@@ -38,6 +38,14 @@ void Planner::erase_below(const std::string& dir, bool lower_only) {
   }
 }
 
+std::pair<std::string, const Planner::Node*> Planner::non_dir_ancestor(const std::string& path) const {
+  for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    std::string anc = path.substr(0, slash);
+    if (const Node* n = find(anc); n && n->kind != Kind::kDir) return {std::move(anc), n};
+  }
+  return {{}, nullptr};
+}
+
 void Planner::add(const std::string& path, Kind kind, const std::string& link_target) {
   const Ref ref = next();
   if (path.empty()) {
@@ -48,12 +56,9 @@ void Planner::add(const std::string& path, Kind kind, const std::string& link_ta
     return;
   }
   // Every ancestor must be a directory (or not exist yet: created implicitly).
-  for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
-    const std::string anc = path.substr(0, slash);
-    if (const Node* n = find(anc); n && n->kind != Kind::kDir)
-      throw Error(fmt::format("parent {:?} is a {}, not a directory (writing through it is refused)",
-                              anc, member::kind_name(n->kind)));
-  }
+  if (auto [anc, n] = non_dir_ancestor(path); n)
+    throw Error(fmt::format("parent {:?} is a {}, not a directory (writing through it is refused)", anc,
+                            member::kind_name(n->kind)));
   std::optional<Ref> link;
   if (kind == Kind::kHardlink) {
     const Node* t = find(link_target);
@@ -73,14 +78,11 @@ void Planner::add(const std::string& path, Kind kind, const std::string& link_ta
 void Planner::whiteout(const member::WhiteoutInfo& w) {
   next();
   // Like any member, a whiteout can't reach through a symlink or a file.
-  const std::string& v = w.victim;
-  const std::string dir = w.kind == member::Whiteout::kOpaque ? v + "/" : v;
-  for (auto slash = dir.find('/'); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
-    const std::string anc = dir.substr(0, slash);
-    if (const Node* n = find(anc); n && n->kind != Kind::kDir)
-      throw Error(fmt::format("whiteout below {:?}, which is a {}, not a directory", anc,
-                              member::kind_name(n->kind)));
-  }
+  // (An opaque whiteout also reaches into its directory itself.)
+  const std::string below = w.kind == member::Whiteout::kOpaque ? w.victim + "/" : w.victim;
+  if (auto [anc, n] = non_dir_ancestor(below); n)
+    throw Error(fmt::format("whiteout below {:?}, which is a {}, not a directory", anc,
+                            member::kind_name(n->kind)));
   if (w.kind == member::Whiteout::kOpaque) {
     erase_below(w.victim, true);
   } else if (w.kind == member::Whiteout::kDelete) {

@@ -49,6 +49,11 @@ std::optional<std::string> clean_path(std::string_view raw, std::string& why, bo
   return out;
 }
 
+std::string strip_dot_slash(std::string_view name) {
+  while (name.substr(0, 2) == "./") name.remove_prefix(2);
+  return std::string(name);
+}
+
 mode_t fix_perm(Kind k, mode_t perm) {
   perm &= 07777;
   perm &= ~static_cast<mode_t>(S_ISUID | S_ISGID);

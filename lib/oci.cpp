@@ -52,6 +52,12 @@ Descriptor descriptor_of(const json& j, std::string_view what) {
 
 }  // namespace
 
+bool is_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
 Digest parse_digest(std::string_view s) {
   const auto colon = s.find(':');
   if (colon == std::string_view::npos) throw Error(fmt::format("bad digest {:?}", s));
@@ -63,10 +69,7 @@ Digest parse_digest(std::string_view s) {
     want = 128;
   else
     throw Error(fmt::format("unsupported digest algorithm in {:?}", s));
-  if (d.hex.size() != want) throw Error(fmt::format("bad digest {:?}", s));
-  for (char c : d.hex)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-      throw Error(fmt::format("bad digest {:?}", s));
+  if (d.hex.size() != want || !is_hex(d.hex)) throw Error(fmt::format("bad digest {:?}", s));
   return d;
 }
 

@@ -1,6 +1,5 @@
 #include "chute/sink.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
@@ -12,6 +11,7 @@
 #include "chute/error.hpp"
 #include "chute/fd.hpp"
 #include "chute/path.hpp"
+#include "chute/sys.hpp"
 
 namespace chute::sink {
 
@@ -35,15 +35,7 @@ void remove_at(int dirfd, const char* name) {
   ::fchmodat(dirfd, name, 0700, 0);
   Fd fd(::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) throw SysError(errno, fmt::format("can't open {:?}", name));
-  DIR* d = ::fdopendir(::dup(fd.get()));
-  if (!d) throw SysError(errno, fmt::format("can't list {:?}", name));
-  std::vector<std::string> names;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(std::move(n));
-  }
-  ::closedir(d);
-  for (const auto& n : names) remove_at(fd.get(), n.c_str());
+  for (const auto& n : sys::list_dir(fd.get(), fmt::format("{:?}", name))) remove_at(fd.get(), n.c_str());
   if (::unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
     throw SysError(errno, fmt::format("can't remove directory {:?}", name));
 }

@@ -38,6 +38,7 @@
 #include "chute/fd.hpp"
 #include "chute/log.hpp"
 #include "chute/sink.hpp"
+#include "chute/sqfs_handle.hpp"
 
 namespace chute::sink {
 
@@ -135,17 +136,8 @@ int file_truncate(sqfs_file_t* f, sqfs_u64 size) {
 void file_destroy(sqfs_object_t*) {}  // owned by the sink
 sqfs_object_t* file_copy(const sqfs_object_t*) { return nullptr; }
 
-template <typename T>
-struct Destroy {
-  void operator()(T* p) const { sqfs_destroy(p); }
-};
-template <typename T>
-using Handle = std::unique_ptr<T, Destroy<T>>;
-
-struct InodeFree {
-  void operator()(sqfs_inode_generic_t* p) const { sqfs_free(p); }
-};
-using InodePtr = std::unique_ptr<sqfs_inode_generic_t, InodeFree>;
+using sqfs::Handle;
+using sqfs::InodePtr;
 
 struct Node {
   std::string name;
@@ -240,21 +232,15 @@ public:
   }
 
   void add(const Member& m, Data* data) override {
-    Node* parent = root();
-    std::string base = m.path;
-    if (!m.path.empty()) {
-      const auto slash = m.path.rfind('/');
-      if (slash != std::string::npos) {
-        parent = lookup(m.path.substr(0, slash), true);
-        base = m.path.substr(slash + 1);
-      }
-    } else {
-      Node* r = root();
+    if (m.path.empty()) {
       if (m.kind != Kind::kDir) throw Error("the image root is not a directory");
-      r->perm = m.perm;
-      r->mtime = m.mtime;
+      root()->perm = m.perm;
+      root()->mtime = m.mtime;
       return;
     }
+    const std::string dir = member::parent_of(m.path);
+    const std::string base = member::base_of(m.path);
+    Node* parent = dir.empty() ? root() : make_dirs(dir);
     auto& slot = parent->children[base];
     if (slot) {
       if (slot->kind == Kind::kDir && m.kind == Kind::kDir) {
@@ -298,7 +284,6 @@ public:
         if (data) {
           for (auto b = data->next(); !b.empty(); b = data->next()) {
             ok(sqfs_block_processor_append(proc_.get(), b.data(), b.size()));
-            in_bytes_ += b.size();
           }
         }
         ok(sqfs_block_processor_end_file(proc_.get()));
@@ -311,19 +296,8 @@ public:
   }
 
   bool exists(const std::string& p) override {
-    if (p.empty()) return true;
-    Node* n = root();
-    std::size_t i = 0;
-    while (i <= p.size()) {
-      auto j = p.find('/', i);
-      if (j == std::string::npos) j = p.size();
-      if (n->kind != Kind::kDir) return true;  // under a non-directory: never write there
-      auto it = n->children.find(p.substr(i, j - i));
-      if (it == n->children.end()) return false;
-      n = it->second.get();
-      i = j + 1;
-    }
-    return true;
+    bool blocked = false;
+    return find(p, &blocked) || blocked;  // under a non-directory: never write there
   }
 
   void set_root(const std::string& subdir) override {
@@ -389,14 +363,17 @@ private:
     throw Error(fmt::format("{}: {} (libsquashfs error {})", out_, what, r));
   }
 
-  Node* find(const std::string& p) {
+  // The node at P, or null; BLOCKED tells whether a non-directory was in
+  // the way.
+  Node* find(const std::string& p, bool* blocked = nullptr) {
     Node* n = root();
-    if (p.empty()) return n;
-    std::size_t i = 0;
-    while (i <= p.size()) {
+    for (std::size_t i = 0; !p.empty() && i <= p.size();) {
       auto j = p.find('/', i);
       if (j == std::string::npos) j = p.size();
-      if (n->kind != Kind::kDir) return nullptr;
+      if (n->kind != Kind::kDir) {
+        if (blocked) *blocked = true;
+        return nullptr;
+      }
       auto it = n->children.find(p.substr(i, j - i));
       if (it == n->children.end()) return nullptr;
       n = it->second.get();
@@ -405,20 +382,17 @@ private:
     return n;
   }
 
-  // Directory P, created (0755) where missing when CREATE.
-  Node* lookup(const std::string& p, bool create) {
+  // Directory P, created (0755) where missing.
+  Node* make_dirs(const std::string& p) {
     Node* n = root();
-    std::size_t i = 0;
-    while (i <= p.size()) {
+    for (std::size_t i = 0; i <= p.size();) {
       auto j = p.find('/', i);
       if (j == std::string::npos) j = p.size();
       const std::string c = p.substr(i, j - i);
       auto& slot = n->children[c];
       if (!slot) {
-        if (!create) return nullptr;
         slot = std::make_unique<Node>();
         slot->name = c;
-        slot->mtime = 0;
       } else if (slot->kind != Kind::kDir) {
         throw Error(fmt::format("parent {:?} is not a directory (a {}): refusing to write through it",
                                 p.substr(0, j), member::kind_name(slot->kind)));
@@ -550,7 +524,6 @@ private:
   Node* new_root_ = nullptr;
   std::vector<std::unique_ptr<Node>> graveyard_;
   std::uint32_t inode_count_ = 0;
-  std::uint64_t in_bytes_ = 0;
   bool have_xattrs_ = false;
   bool committed_ = false;
 };

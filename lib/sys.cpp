@@ -1,5 +1,6 @@
 #include "chute/sys.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -116,6 +117,19 @@ std::optional<std::string> try_canonical(const std::string& path) {
   char buf[PATH_MAX];
   if (::realpath(path.c_str(), buf) == nullptr) return std::nullopt;
   return std::string(buf);
+}
+
+std::vector<std::string> list_dir(int fd, std::string_view name) {
+  // (fdopendir takes over the descriptor it is given: give it a copy.)
+  DIR* d = ::fdopendir(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!d) throw SysError(errno, fmt::format("can't list {}", name));
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  ::closedir(d);
+  return names;
 }
 
 std::string getcwd_or_empty() {

@@ -26,10 +26,6 @@ namespace {
 using member::Kind;
 using member::Member;
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 struct WriteFree {
   void operator()(struct archive* a) const { archive_write_free(a); }
 };
@@ -49,23 +45,23 @@ public:
     archive_write_set_format_pax_restricted(a_.get());
     const std::string threads = fmt::format("{}", std::max(1u, std::thread::hardware_concurrency()));
     int r = ARCHIVE_OK;
-    if (ends_with(out_, ".tar.gz") || ends_with(out_, ".tgz")) {
+    if (out_.ends_with(".tar.gz") || out_.ends_with(".tgz")) {
       r = archive_write_add_filter_gzip(a_.get());
-    } else if (ends_with(out_, ".tar.xz") || ends_with(out_, ".txz")) {
+    } else if (out_.ends_with(".tar.xz") || out_.ends_with(".txz")) {
       r = archive_write_add_filter_xz(a_.get());
       archive_write_set_filter_option(a_.get(), "xz", "threads", threads.c_str());
-    } else if (ends_with(out_, ".tar.zst") || ends_with(out_, ".tzst")) {
+    } else if (out_.ends_with(".tar.zst") || out_.ends_with(".tzst")) {
       r = archive_write_add_filter_zstd(a_.get());
       archive_write_set_filter_option(a_.get(), "zstd", "threads", threads.c_str());
-    } else if (ends_with(out_, ".tar.bz2") || ends_with(out_, ".tbz2") || ends_with(out_, ".tbz")) {
+    } else if (out_.ends_with(".tar.bz2") || out_.ends_with(".tbz2") || out_.ends_with(".tbz")) {
       r = archive_write_add_filter_bzip2(a_.get());
-    } else if (ends_with(out_, ".tar.lz4")) {
+    } else if (out_.ends_with(".tar.lz4")) {
       r = archive_write_add_filter_lz4(a_.get());
-    } else if (ends_with(out_, ".tar.lzma")) {
+    } else if (out_.ends_with(".tar.lzma")) {
       r = archive_write_add_filter_lzma(a_.get());
-    } else if (ends_with(out_, ".tar.Z") || ends_with(out_, ".taz")) {
+    } else if (out_.ends_with(".tar.Z") || out_.ends_with(".taz")) {
       r = archive_write_add_filter_compress(a_.get());
-    } else if (!ends_with(out_, ".tar")) {
+    } else if (!out_.ends_with(".tar")) {
       throw Error(fmt::format("{}: can't tell the compression from the name (use .tar, .tar.gz, "
                               ".tgz, .tar.xz, .tar.zst, .tar.bz2 or .tar.lz4)", out_));
     }

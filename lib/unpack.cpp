@@ -243,10 +243,12 @@ private:
     return true;
   }
 
-  // Fill IN_ from the source: false at its end.
-  bool refill(std::size_t& have) {
-    have = src_.read(in_.data(), in_.size());
-    return have > 0;
+  // Give ST the next bytes of the source: false at its end.
+  bool refill(struct inflate_state& st) {
+    const std::size_t n = src_.read(in_.data(), in_.size());
+    st.next_in = reinterpret_cast<std::uint8_t*>(in_.data());
+    st.avail_in = static_cast<std::uint32_t>(n);
+    return n > 0;
   }
 
   void produce_gzip(std::size_t have) {
@@ -275,12 +277,7 @@ private:
       }
       if (st.block_state == ISAL_BLOCK_FINISH) {
         // The end of one gzip member: another may follow (pigz, cat).
-        if (st.avail_in == 0) {
-          std::size_t n;
-          if (!refill(n)) break;
-          st.next_in = reinterpret_cast<std::uint8_t*>(in_.data());
-          st.avail_in = static_cast<std::uint32_t>(n);
-        }
+        if (st.avail_in == 0 && !refill(st)) break;
         if (st.avail_in < 2 || st.next_in[0] != 0x1f || st.next_in[1] != 0x8b) break;  // trailing bytes
         const auto* next_in = st.next_in;
         const auto avail = st.avail_in;
@@ -291,10 +288,7 @@ private:
         continue;
       }
       if (st.avail_in == 0) {
-        std::size_t n;
-        if (!refill(n)) throw Error(fmt::format("{}: truncated gzip data", src_.name()));
-        st.next_in = reinterpret_cast<std::uint8_t*>(in_.data());
-        st.avail_in = static_cast<std::uint32_t>(n);
+        if (!refill(st)) throw Error(fmt::format("{}: truncated gzip data", src_.name()));
         if (cancelled()) return;
       }
     }
@@ -620,11 +614,6 @@ private:
   bool eof_ = false;
 };
 
-std::string strip_dot_slash(std::string_view s) {
-  while (s.substr(0, 2) == "./") s.remove_prefix(2);
-  return std::string(s);
-}
-
 }  // namespace
 
 std::unique_ptr<ByteSource> open_member(const std::string& path, const std::string& name,
@@ -635,7 +624,7 @@ std::unique_ptr<ByteSource> open_member(const std::string& path, const std::stri
   auto a = std::make_unique<Archive>(std::move(src), false);
   RawMember m;
   while (a->next(m)) {
-    if (strip_dot_slash(m.name) == member) {
+    if (member::strip_dot_slash(m.name) == member) {
       if (m.kind != member::Kind::kFile)
         throw Error(fmt::format("{}: member {:?} is a {}, not a file", name, member,
                                 member::kind_name(m.kind)));

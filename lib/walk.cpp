@@ -1,6 +1,5 @@
 #include "chute/walk.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -29,6 +28,8 @@
 
 #include "chute/error.hpp"
 #include "chute/fd.hpp"
+#include "chute/sys.hpp"
+#include "chute/sqfs_handle.hpp"
 #include "chute/unpack.hpp"
 
 namespace chute::walk {
@@ -149,14 +150,7 @@ struct DirWalker {
   }
 
   void children(int fd, const std::string& rel) {
-    DIR* d = ::fdopendir(::dup(fd));
-    if (!d) throw SysError(errno, fmt::format("can't list {}/{}", top, rel));
-    std::vector<std::string> names;
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(std::move(n));
-    }
-    ::closedir(d);
+    std::vector<std::string> names = sys::list_dir(fd, fmt::format("{}/{}", top, rel));
     std::sort(names.begin(), names.end());
     for (const auto& n : names) entry(fd, n, rel.empty() ? n : rel + "/" + n);
   }
@@ -164,16 +158,9 @@ struct DirWalker {
 
 // ---- SquashFS
 
-template <typename T>
-struct Destroy {
-  void operator()(T* p) const { sqfs_destroy(p); }
-};
-template <typename T>
-using Handle = std::unique_ptr<T, Destroy<T>>;
-struct Free {
-  void operator()(void* p) const { sqfs_free(p); }
-};
-using InodePtr = std::unique_ptr<sqfs_inode_generic_t, Free>;
+using sqfs::Handle;
+using sqfs::InodePtr;
+using sqfs::SqfsPtr;
 
 class SquashData final : public sink::Data {
 public:
@@ -221,10 +208,10 @@ struct SquashWalker {
     for (sqfs_u32 i = 0; i < desc.count; ++i) {
       sqfs_xattr_entry_t* k = nullptr;
       if (int r = sqfs_xattr_reader_read_key(xr, &k); r != 0) bad("bad xattr key", r);
-      std::unique_ptr<sqfs_xattr_entry_t, Free> kp(k);
+      SqfsPtr<sqfs_xattr_entry_t> kp(k);
       sqfs_xattr_value_t* v = nullptr;
       if (int r = sqfs_xattr_reader_read_value(xr, k, &v); r != 0) bad("bad xattr value", r);
-      std::unique_ptr<sqfs_xattr_value_t, Free> vp(v);
+      SqfsPtr<sqfs_xattr_value_t> vp(v);
       // libsquashfs returns the full name ("user.x", NUL-terminated); the
       // on-disk size counts only the part after the prefix.
       const char* raw = reinterpret_cast<const char*>(k->key);
@@ -284,7 +271,7 @@ struct SquashWalker {
           const int r = sqfs_dir_reader_read(dr, &e);
           if (r > 0) break;
           if (r < 0) bad(fmt::format("can't read directory {:?}", rel), r);
-          std::unique_ptr<sqfs_dir_entry_t, Free> ep(e);
+          SqfsPtr<sqfs_dir_entry_t> ep(e);
           std::string name(reinterpret_cast<const char*>(e->name), static_cast<std::size_t>(e->size) + 1);
           if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
             throw Error(fmt::format("{}: invalid name {:?} in directory {:?}", file, name, rel));

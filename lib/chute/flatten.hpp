@@ -70,6 +70,8 @@ private:
   Ref next();
   void erase_below(const std::string& dir, bool lower_only);
   const Node* find(const std::string& p) const;
+  // The first proper ancestor of PATH that exists and is not a directory.
+  std::pair<std::string, const Node*> non_dir_ancestor(const std::string& path) const;
 
   std::map<std::string, Node> tree_;  // path -> newest member there
   std::unordered_map<Ref, std::string, RefHash> path_of_;  // every member added

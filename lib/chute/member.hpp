@@ -37,6 +37,10 @@ std::string_view kind_name(Kind k);
 std::optional<std::string> clean_path(std::string_view raw, std::string& why,
                                       bool* neutralised = nullptr);
 
+// NAME without leading "./" (as archive indexes and manifests compare
+// names): no other cleaning.
+std::string strip_dot_slash(std::string_view name);
+
 // The permission bits chute writes: setuid and setgid cleared, u+rwx on
 // directories and u+rw on everything else, so the owner can always read,
 // change and delete what was unpacked.

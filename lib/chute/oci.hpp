@@ -19,6 +19,9 @@ struct Digest {
 // "sha256:<64 hex>" (or sha512); anything else, including path characters,
 // is an Error.
 Digest parse_digest(std::string_view s);
+// Lowercase hexadecimal digits only (as digests are written).
+bool is_hex(std::string_view s);
+
 // The digest a blob path names ("blobs/sha256/<hex>"), if it is one.
 std::optional<Digest> digest_of_blob_path(std::string_view path);
 

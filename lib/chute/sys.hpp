@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chute/fd.hpp"
 
@@ -38,6 +39,10 @@ unsigned long long mount_id(int fd);
 // PATH made absolute with no symlinks, "." or ".." (realpath(3)), or nullopt
 // if it does not resolve.
 std::optional<std::string> try_canonical(const std::string& path);
+
+// The names in directory FD, without "." and "..", in no particular
+// order; NAME is used in errors.
+std::vector<std::string> list_dir(int fd, std::string_view name);
 
 // Current working directory, or "" if it cannot be read.
 std::string getcwd_or_empty();
