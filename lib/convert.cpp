@@ -662,7 +662,7 @@ void add_extras(sink::Sink& s, const std::optional<oci::ImageConfig>& cfg) {
       m.kind = Kind::kDir;
       m.perm = 0755;
       m.mtime = now;
-      s.add(m, nullptr);
+      add_member(s, m, nullptr, "image config");
     }
   };
   if (cfg) {
@@ -675,7 +675,7 @@ void add_extras(sink::Sink& s, const std::optional<oci::ImageConfig>& cfg) {
       m.perm = 0644;
       m.size = text.size();
       StringData d(text);
-      s.add(m, &d);
+      add_member(s, m, &d, "image config");
     }
   }
   for (const auto& mp : member::mount_points()) {

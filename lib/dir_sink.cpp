@@ -64,7 +64,7 @@ public:
       case Kind::kDir: add_dir(pfd, path, base, m); break;
       case Kind::kFile: add_file(pfd, path, base, m, data); break;
       case Kind::kSymlink: add_symlink(pfd, path, base, m); break;
-      default: throw Error(fmt::format("{:?}: a {} can't be written", m.path, member::kind_name(m.kind)));
+      default: throw Error(fmt::format("a {} can't be written", member::kind_name(m.kind)));
     }
   }
 
@@ -155,7 +155,7 @@ private:
     if (::fstatat(pfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
       throw SysError(errno, fmt::format("can't stat {:?}", path));
     if (S_ISDIR(st.st_mode))
-      throw Error(fmt::format("{:?}: a {} would replace a directory", m.path, member::kind_name(m.kind)));
+      throw Error(fmt::format("a {} would replace a directory", member::kind_name(m.kind)));
     if (::unlinkat(pfd, base.c_str(), 0) != 0) throw SysError(errno, fmt::format("can't replace {:?}", path));
   }
 
@@ -164,8 +164,7 @@ private:
       if (errno != EEXIST) throw SysError(errno, fmt::format("can't create directory {:?}", path));
       struct stat st;
       if (::fstatat(pfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
-        throw Error(fmt::format("{:?}: a directory would replace a {}", m.path,
-                                S_ISLNK(st.st_mode) ? "symlink" : "file"));
+        throw Error(fmt::format("a directory would replace a {}", S_ISLNK(st.st_mode) ? "symlink" : "file"));
       if (::fchmodat(pfd, base.c_str(), m.perm, 0) != 0)
         throw SysError(errno, fmt::format("can't chmod {:?}", path));
     }
@@ -225,14 +224,14 @@ private:
     Fd tfd;
     {
       const int t = walk(member::parent_of(target), false);
-      if (t < 0) throw Error(fmt::format("{:?}: hard link to missing {:?}", m.path, m.target));
+      if (t < 0) throw Error(fmt::format("hard link to missing {:?}", m.target));
       tfd = Fd(::dup(t));
     }
     const int pfd = walk(parent, true);
     struct stat st;
     if (::fstatat(tfd.get(), tbase.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-      throw Error(fmt::format("{:?}: hard link to missing {:?}", m.path, m.target));
-    if (S_ISDIR(st.st_mode)) throw Error(fmt::format("{:?}: hard link to directory {:?}", m.path, m.target));
+      throw Error(fmt::format("hard link to missing {:?}", m.target));
+    if (S_ISDIR(st.st_mode)) throw Error(fmt::format("hard link to directory {:?}", m.target));
     if (::linkat(tfd.get(), tbase.c_str(), pfd, base.c_str(), 0) != 0) {
       if (errno != EEXIST) throw SysError(errno, fmt::format("can't link {:?} to {:?}", path, m.target));
       struct stat cur;

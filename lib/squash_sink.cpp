@@ -250,9 +250,9 @@ public:
         return;
       }
       if (slot->kind == Kind::kDir)
-        throw Error(fmt::format("{:?}: a {} would replace a directory", m.path, member::kind_name(m.kind)));
+        throw Error(fmt::format("a {} would replace a directory", member::kind_name(m.kind)));
       if (m.kind == Kind::kDir)
-        throw Error(fmt::format("{:?}: a directory would replace a {}", m.path, member::kind_name(slot->kind)));
+        throw Error(fmt::format("a directory would replace a {}", member::kind_name(slot->kind)));
       if (slot->kind == Kind::kHardlink && slot->primary) --slot->primary->nlink;
       // The block processor may still write to the old inode: keep it
       // until the end.
@@ -268,8 +268,8 @@ public:
       case Kind::kSymlink: n->target = m.target; break;
       case Kind::kHardlink: {
         Node* t = find(m.target);
-        if (!t) throw Error(fmt::format("{:?}: hard link to missing {:?}", m.path, m.target));
-        if (t->kind == Kind::kDir) throw Error(fmt::format("{:?}: hard link to directory {:?}", m.path, m.target));
+        if (!t) throw Error(fmt::format("hard link to missing {:?}", m.target));
+        if (t->kind == Kind::kDir) throw Error(fmt::format("hard link to directory {:?}", m.target));
         n->primary = t->primary ? t->primary : t;
         ++n->primary->nlink;
         break;
@@ -289,7 +289,7 @@ public:
         ok(sqfs_block_processor_end_file(proc_.get()));
         break;
       }
-      default: throw Error(fmt::format("{:?}: a {} can't be written", m.path, member::kind_name(m.kind)));
+      default: throw Error(fmt::format("a {} can't be written", member::kind_name(m.kind)));
     }
     set_xattrs(*n, m);
     slot = std::move(n);

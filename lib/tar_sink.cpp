@@ -106,7 +106,7 @@ public:
         archive_entry_set_hardlink(e, m.target.c_str());
         archive_entry_set_size(e, 0);
         break;
-      default: throw Error(fmt::format("{:?}: a {} can't be written", m.path, member::kind_name(m.kind)));
+      default: throw Error(fmt::format("a {} can't be written", member::kind_name(m.kind)));
     }
     if (xattrs_)
       for (const auto& [k, v] : m.xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
@@ -114,11 +114,11 @@ public:
     std::uint64_t n = 0;
     if (m.kind == Kind::kFile && data) {
       for (auto b = data->next(); !b.empty(); b = data->next()) {
-        if (n + b.size() > m.size) throw Error(fmt::format("{:?}: more data than its size", m.path));
+        if (n + b.size() > m.size) throw Error("more data than its size");
         if (archive_write_data(a_.get(), b.data(), b.size()) < 0) fail(fmt::format("can't write {:?}", m.path));
         n += b.size();
       }
-      if (n != m.size) throw Error(fmt::format("{:?}: less data than its size", m.path));
+      if (n != m.size) throw Error("less data than its size");
     }
     for (std::string p = m.path; !p.empty();) {
       if (!seen_.insert(p).second) break;
