@@ -23,6 +23,9 @@ enum LongOnly : int {
   kEnvNoExpand = 256,
   kFeature,
   kHome,
+  kJoinCt,
+  kJoinPid,
+  kJoinTag,
   kNoPasswd,
   kSetEnv,
   kSetEnv0,
@@ -39,6 +42,10 @@ const struct option kOptions[] = {
     {"gid", required_argument, nullptr, 'g'},
     {"help", no_argument, nullptr, 'h'},
     {"home", no_argument, nullptr, kHome},
+    {"join", no_argument, nullptr, 'j'},
+    {"join-ct", required_argument, nullptr, kJoinCt},
+    {"join-pid", required_argument, nullptr, kJoinPid},
+    {"join-tag", required_argument, nullptr, kJoinTag},
     {"mount", required_argument, nullptr, 'm'},
     {"no-passwd", no_argument, nullptr, kNoPasswd},
     {"private-tmp", no_argument, nullptr, 't'},
@@ -57,7 +64,7 @@ const struct option kOptions[] = {
     {nullptr, 0, nullptr, 0},
 };
 
-constexpr const char* kShort = ":b:c:g:hm:qs:tu:vVwW::";
+constexpr const char* kShort = ":b:c:g:hjm:qs:tu:vVwW::";
 
 env::Op set_env_op(const char* arg, char delim, std::string_view option) {
   env::Op op;
@@ -152,6 +159,27 @@ Parsed parse_ch_run(int argc, const char* const* argv_in) {
       case kHome:
         c.home = true;
         break;
+      case 'j':
+        c.join = true;
+        break;
+      case kJoinCt:
+        c.join = true;
+        c.join_ct = ::optarg;
+        break;
+      case kJoinTag:
+        c.join = true;
+        join::check_tag(::optarg);
+        c.join_tag = ::optarg;
+        break;
+      case kJoinPid: {
+        std::string_view a(::optarg);
+        pid_t pid = 0;
+        auto [end, ec] = std::from_chars(a.data(), a.data() + a.size(), pid);
+        if (ec != std::errc() || end != a.data() + a.size() || pid <= 0)
+          throw Error(fmt::format("--join-pid: not a process id: {:?}", a));
+        c.join_pid = pid;
+        break;
+      }
       case 'm':
         if (*::optarg == '\0') throw Error("--mount: empty directory");
         c.mount_dir = ::optarg;
@@ -253,6 +281,13 @@ Run a command in a container, as an ordinary user.
       --feature=FEAT         exit 0 if feature FEAT is supported
   -g, --gid=GID              run as group GID inside the container
       --home                 bind $HOME at /home/$USER
+  -j, --join                 share one container with the other ch-run
+                             processes of this job step on this node
+      --join-ct=N            number of processes that --join (default: from
+                             Open MPI or Slurm); implies --join
+      --join-pid=PID         run in the container of process PID
+      --join-tag=TAG         name of the group to --join (default: the Slurm
+                             job step, else the parent process); implies --join
   -m, --mount=DIR            SquashFS mount point (ignored for directories)
       --no-passwd            don't synthesize /etc/passwd and /etc/group
   -q, --quiet                -q: job's stdout to /dev/null; -qq: also no

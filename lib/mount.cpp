@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <fmt/core.h>
 
@@ -97,9 +98,99 @@ void mount_tmpfs(const Mount& m, int rootfd, std::vector<unsigned long long>& sc
   scratch.push_back(sys::mount_id(top.get()));
 }
 
+// Make the missing DST of M appear in a read-only image: cover its nearest
+// existing ancestor (never the image's root) with a small tmpfs that shows
+// what the ancestor held, each entry bound from the image (symlinks
+// copied), and on which DST can be created. Nothing of the image changes,
+// and the cover is made read-only again once DST exists.
+Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>& scratch) {
+  std::string anc = path::parent(m.dst);
+  while (anc != "/" && !inroot::try_open(rootfd, anc, O_PATH | O_DIRECTORY))
+    anc = path::parent(anc);
+  if (anc == "/")
+    throw SysError(EROFS, fmt::format("can't create bind destination {} for {}: the image is "
+                                      "read-only and has no {}", m.dst, m.why,
+                                      path::join("/", m.dst.substr(1, m.dst.find('/', 1) - 1))));
+  Fd old = inroot::open(rootfd, anc, O_RDONLY | O_DIRECTORY);
+  const struct stat st = sys::fstat(old.get(), anc);
+  const auto names = sys::list_dir(old.get(), anc);
+  constexpr size_t kMaxEntries = 4096;
+  if (names.size() > kMaxEntries)
+    throw Error(fmt::format("can't create bind destination {} for {}: the image is read-only and "
+                            "{} has more than {} entries to show around it", m.dst, m.why, anc,
+                            kMaxEntries));
+  struct Entry {
+    std::string name;
+    Fd fd;
+    struct stat st;
+  };
+  std::vector<Entry> entries;
+  for (const auto& name : names) {
+    int fd = ::openat(old.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    Entry e{name, Fd(fd), {}};
+    e.st = sys::fstat(fd, name);
+    entries.push_back(std::move(e));
+  }
+  log::verbose("cover: tmpfs on {} ({} entries shown) to create {} for {}", anc, entries.size(),
+               m.dst, m.why);
+  {
+    Fd target = inroot::open(rootfd, anc, O_PATH | O_DIRECTORY);
+    const std::string opts = fmt::format("mode={:o},size=1m", st.st_mode & 07777);
+    if (::mount("tmpfs", sys::fd_path(target.get()).c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                opts.c_str()) != 0) {
+      int e = errno;
+      throw SysError(e, fmt::format("can't mount a tmpfs on {} to create {}", anc, m.dst));
+    }
+  }
+  Fd top = reopen_in_root(rootfd, anc);
+  Fd topdir = inroot::open(rootfd, anc, O_RDONLY | O_DIRECTORY);
+  // The image's mount is unbindable (see make_unbindable()): its entries
+  // can be bound only while it is not.
+  const std::string root_path = sys::fd_path(rootfd);
+  auto propagation = [&](unsigned long type) {
+    if (::mount(nullptr, root_path.c_str(), nullptr, type, nullptr) != 0) {
+      int err = errno;
+      throw SysError(err, fmt::format("can't change the image mount's propagation to cover {}",
+                                      anc));
+    }
+  };
+  propagation(MS_PRIVATE);
+  for (const auto& e : entries) {
+    const char* n = e.name.c_str();
+    if (S_ISLNK(e.st.st_mode)) {
+      std::string buf(PATH_MAX, '\0');
+      ssize_t len = ::readlinkat(e.fd.get(), "", buf.data(), buf.size());
+      if (len < 0 || ::symlinkat(buf.substr(0, static_cast<size_t>(len)).c_str(), topdir.get(), n) != 0) {
+        int err = errno;
+        throw SysError(err, fmt::format("can't copy symlink {}/{} onto the cover", anc, e.name));
+      }
+      continue;
+    }
+    int made = S_ISDIR(e.st.st_mode) ? ::mkdirat(topdir.get(), n, 0755)
+                                     : ::mknodat(topdir.get(), n, S_IFREG | 0644, 0);
+    if (made != 0) {
+      int err = errno;
+      throw SysError(err, fmt::format("can't create {}/{} on the cover", anc, e.name));
+    }
+    Fd at(::openat(topdir.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!at || ::mount(sys::fd_path(e.fd.get()).c_str(), sys::fd_path(at.get()).c_str(), nullptr,
+                       MS_BIND | MS_REC, nullptr) != 0) {
+      int err = errno;
+      throw SysError(err, fmt::format("can't show {}/{} on the cover", anc, e.name));
+    }
+  }
+  propagation(MS_UNBINDABLE);
+  scratch.push_back(sys::mount_id(top.get()));
+  Fd made = m.src_is_dir ? inroot::mkdirs(rootfd, m.dst, 0755, scratch)
+                         : inroot::make_file(rootfd, m.dst, 0644, scratch);
+  make_readonly(top.get(), anc, false);
+  return made;
+}
+
 // The destination of a bind, created when the plan allows it.
 std::optional<Fd> bind_target(const Mount& m, int rootfd,
-                              const std::vector<unsigned long long>& scratch) {
+                              std::vector<unsigned long long>& scratch) {
   if (auto t = inroot::try_open(rootfd, m.dst, O_PATH)) return t;
   switch (m.need) {
     case Mount::Need::kOptional:
@@ -108,12 +199,15 @@ std::optional<Fd> bind_target(const Mount& m, int rootfd,
     case Mount::Need::kRequired:
       throw SysError(ENOENT, fmt::format("can't bind {}: image has no {}", m.src, m.dst));
     case Mount::Need::kMakeDst:
+    case Mount::Need::kCreateDst:
       break;
   }
   try {
     return m.src_is_dir ? inroot::mkdirs(rootfd, m.dst, 0755, scratch)
                         : inroot::make_file(rootfd, m.dst, 0644, scratch);
   } catch (const SysError& e) {
+    if (e.err() == EROFS && m.need == Mount::Need::kCreateDst)
+      return cover_and_create(m, rootfd, scratch);
     if (e.err() == EROFS)
       throw SysError(EROFS, fmt::format("can't create bind destination {}: the image is "
                                         "read-only (create it in the image, or use -w or -W)", m.dst));
@@ -121,7 +215,7 @@ std::optional<Fd> bind_target(const Mount& m, int rootfd,
   }
 }
 
-void bind_one(const Mount& m, int rootfd, const std::vector<unsigned long long>& scratch) {
+void bind_one(const Mount& m, int rootfd, std::vector<unsigned long long>& scratch) {
   auto target = bind_target(m, rootfd, scratch);
   if (!target) return;
   log::verbose("bind: {} -> {}{} ({})", m.src, m.dst, m.readonly ? " read-only" : "", m.why);

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 #include <fmt/core.h>
+#include <tuple>
 
 #include "chute/error.hpp"
 #include "chute/log.hpp"
@@ -24,6 +25,7 @@ HostFacts HostFacts::current() {
   HostFacts h;
   h.uid = ::geteuid();
   h.gid = ::getegid();
+  h.parent = ::getppid();
   h.env = Environment::from_envp(environ);
   return h;
 }
@@ -52,7 +54,9 @@ std::vector<Mount> default_mounts() {
       bind("/opt/cray/ugni", N::kOptional, true),
       bind("/opt/cray/xpmem", N::kOptional, true),
       bind("/var/opt/cray/alps", N::kOptional, false),
-      bind("/var/spool/slurmd", N::kOptional, false),
+      // slurmd's spool (its PMIx server's directory): needed by MPI jobs,
+      // so its mount point is made even where the image lacks it.
+      bind("/var/spool/slurmd", N::kCreateDst, false),
   };
 }
 
@@ -156,6 +160,23 @@ Plan make_plan(const Config& c, const HostFacts& host) {
                         "temporary directory"});
   }
 
+  // The PMIx server's directories (Slurm's, under its spool directory, or
+  // another launcher's), where its clients find its socket and shared
+  // memory: at the same path inside, unless a bind already shows them.
+  for (const char* var : {"PMIX_SERVER_TMPDIR", "PMIX_SYSTEM_TMPDIR"}) {
+    auto v = host.env.get(var);
+    if (!v || v->empty() || !path::is_absolute(*v)) continue;
+    auto real = sys::try_canonical(std::string(*v));
+    if (!real || !is_dir(*real) || *real == "/") continue;
+    bool shown = false;
+    for (const auto& m : p.mounts)
+      shown = shown || (m.kind == Mount::Kind::kBind && m.src == m.dst &&
+                        image_ref::is_under(*real, m.src));
+    if (shown) continue;
+    p.mounts.push_back({Mount::Kind::kBind, Mount::Need::kCreateDst, *real, *real, false, true,
+                        fmt::format("${}", var)});
+  }
+
   // --home: a small tmpfs on /home, so that /home/$USER can be made even in a
   // read-only image, with $HOME bound there.
   std::optional<std::string> home_in;
@@ -209,6 +230,17 @@ Plan make_plan(const Config& c, const HostFacts& host) {
   p.host_env = host.env;
   p.argv = c.argv;
   p.cwd = c.cd;
+  if (c.join_pid && (c.join || c.join_ct || c.join_tag))
+    throw Error("--join-pid can't be combined with --join, --join-ct or --join-tag");
+  p.join_pid = c.join_pid;
+  if (c.join || c.join_ct || c.join_tag) {
+    join::Group g;
+    std::tie(g.count, g.count_from) = join::resolve_count(c.join_ct, host.env);
+    std::tie(g.tag, g.tag_from) = join::resolve_tag(c.join_tag, host.env, host.parent);
+    log::verbose("join: {} processes (from {}), tag {} (from {})", g.count, g.count_from, g.tag,
+                 g.tag_from);
+    if (g.count > 1) p.join = std::move(g);
+  }
   p.verbosity = c.verbosity;
   return p;
 }

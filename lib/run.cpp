@@ -4,18 +4,22 @@
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <fmt/core.h>
 
 #include "chute/error.hpp"
 #include "chute/fuse_server.hpp"
 #include "chute/image.hpp"
 #include "chute/job.hpp"
+#include "chute/join.hpp"
 #include "chute/log.hpp"
 #include "chute/mount.hpp"
 #include "chute/path.hpp"
@@ -94,19 +98,9 @@ void warm_command(const job::Spec& spec) {
 
 namespace {
 
-// Everything after the image is attached: /etc/passwd and /etc/group, the
-// binds, the pivot, the environment. Returns the job to execute.
-job::Spec set_up(const Plan& plan, Fd root) {
-  if (plan.passwd)
-    mount::install_files(root.get(), "/dev",
-                         {{"/etc/passwd", *plan.passwd}, {"/etc/group", *plan.group}});
-  log::trace("stage: passwd installed");
-  mount::apply(plan.mounts, root.get());
-  log::trace("stage: mounts made");
-  mount::pivot(root.get());
-  root.reset();
-  log::trace("stage: pivoted");
-
+// The job's side, in the container (after the pivot, or after joining):
+// the environment, the working directory, the command.
+job::Spec job_spec(const Plan& plan) {
   job::Spec spec;
   spec.argv_store = plan.argv;
   spec.env = plan.host_env;
@@ -126,12 +120,93 @@ job::Spec set_up(const Plan& plan, Fd root) {
   return spec;
 }
 
+// Everything after the image is attached: /etc/passwd and /etc/group, the
+// binds, the pivot, the environment. Returns the job to execute.
+job::Spec set_up(const Plan& plan, Fd root) {
+  if (plan.passwd)
+    mount::install_files(root.get(), "/dev",
+                         {{"/etc/passwd", *plan.passwd}, {"/etc/group", *plan.group}});
+  log::trace("stage: passwd installed");
+  mount::apply(plan.mounts, root.get());
+  log::trace("stage: mounts made");
+  mount::pivot(root.get());
+  root.reset();
+  log::trace("stage: pivoted");
+  return job_spec(plan);
+}
+
+Fd open_ns(const char* which) {
+  return sys::open(fmt::format("/proc/self/ns/{}", which), O_RDONLY);
+}
+
+// The mount namespace of a SquashFS winner's job process travels to the
+// launcher over this pair: the job makes it, the launcher keeps it for peers.
+struct NsChannel {
+  Fd launcher_end, job_end;
+  NsChannel() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      int e = errno;
+      throw SysError(e, "--join: can't create a socket pair");
+    }
+    launcher_end = Fd(sv[0]);
+    job_end = Fd(sv[1]);
+  }
+  void send_mntns() {
+    Fd ns = open_ns("mnt");
+    int fd = ns.get();
+    char byte = 'm';
+    struct iovec iov = {&byte, 1};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    if (::sendmsg(job_end.get(), &msg, MSG_NOSIGNAL) != 1) {
+      int e = errno;
+      throw SysError(e, "--join: can't pass the container's mount namespace on");
+    }
+  }
+  std::optional<Fd> receive_mntns() {
+    job_end.reset();
+    char byte;
+    struct iovec iov = {&byte, 1};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (::recvmsg(launcher_end.get(), &msg, MSG_CMSG_CLOEXEC) != 1) return std::nullopt;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return std::nullopt;
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return Fd(fd);
+  }
+};
+
 // A SquashFS image: this process serves it until the job and everything
-// the job left behind have exited; a child mounts it in a mount namespace
-// of its own, sets the container up and becomes the job.
-[[noreturn]] void run_squash(const Plan& plan) {
+// the job left behind have exited (and, with --join, every peer that joined
+// the container); a child mounts it in a mount namespace of its own, sets
+// the container up and becomes the job.
+[[noreturn]] void run_squash(const Plan& plan, std::optional<join::Winner> winner,
+                             const std::string& fingerprint) {
   fuse::Server server(sys::open(plan.image.path, O_RDONLY), plan.image.path);
   log::trace("stage: image server made");
+  std::optional<NsChannel> channel;
+  Fd userns;
+  if (winner) {
+    channel.emplace();
+    userns = open_ns("user");
+  }
+  std::optional<join::Server> peers;
   supervise::block_signals();
   // Set-up is a string of FUSE requests between the child and the server:
   // on one CPU each is a wake-up rather than an interrupt to another CPU.
@@ -151,6 +226,7 @@ job::Spec set_up(const Plan& plan, Fd root) {
                                        [&server] { server.start(); });
         log::trace("stage: image attached");
         job::Spec spec = set_up(plan, std::move(root));
+        if (channel) channel->send_mntns();
         warm_command(spec);
         spec.set_mask = true;
         spec.mask = supervise::job_mask();
@@ -162,27 +238,101 @@ job::Spec set_up(const Plan& plan, Fd root) {
       [&] {
         supervise::restore_cpus(cpus);
         server.allow_growth();
+        if (!channel) return;
+        if (auto mntns = channel->receive_mntns()) {
+          peers.emplace(std::move(*winner), *plan.join, fingerprint, std::move(userns),
+                        std::move(*mntns));
+          peers->start_thread();
+        } else {
+          join::Server::refuse_all(*winner, "it could not set the container up");
+        }
       });
+  // The peers' jobs use this process's image server too.
+  if (peers) peers->finish();
   std::fflush(stdout);
   std::fflush(stderr);
   ::_exit(code);  // not exit(): the serving threads are still running
+}
+
+// A peer of --join: the container exists; enter it and start the job.
+[[noreturn]] void run_peer(const Plan& plan, join::Joined joined) {
+  if (plan.image.kind == ImageKind::kDirectory) {
+    join::enter(joined);
+    log::trace("stage: joined");
+    job::Spec spec = job_spec(plan);
+    job::throw_failure(spec, job::exec(spec));
+  }
+  // SquashFS: the winner's launcher serves the image; supervise the job
+  // here, and watch the winner through the connection (it closes if the
+  // winner dies).
+  supervise::block_signals();
+  int code = supervise::run(
+      [&] {
+        join::enter(joined);
+        log::trace("stage: joined");
+        job::Spec spec = job_spec(plan);
+        spec.set_mask = true;
+        spec.mask = supervise::job_mask();
+        job::throw_failure(spec, job::exec(spec));
+      },
+      joined.conn.get(), [] {});
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::_exit(code);
+}
+
+[[noreturn]] void run_container(const Plan& plan, std::optional<join::Winner>& winner,
+                                const std::string& fingerprint) {
+  // SquashFS: the launcher only serves the image; only the job's process
+  // needs a mount namespace (it makes its own).
+  const bool squash = plan.image.kind == ImageKind::kSquash;
+  userns::enter(plan.ids, !squash);
+  log::trace("stage: namespaces entered");
+  if (squash) run_squash(plan, std::move(winner), fingerprint);
+  Fd userns, mntns;
+  if (winner) {
+    userns = open_ns("user");
+    mntns = open_ns("mnt");
+  }
+  Fd root = image::attach_directory(plan.image, plan.writable, plan.write_fake);
+  log::trace("stage: image attached");
+  job::Spec spec = set_up(plan, std::move(root));
+  if (winner) {
+    join::Server peers(std::move(*winner), *plan.join, fingerprint, std::move(userns),
+                       std::move(mntns));
+    peers.spawn_detached(::getpid());
+    winner.reset();
+  }
+  // A directory: the job replaces the launcher.
+  job::throw_failure(spec, job::exec(spec));
 }
 
 }  // namespace
 
 void run(const Plan& plan) {
   log::trace("stage: plan made");
-  // SquashFS: the launcher only serves the image; only the job's process
-  // needs a mount namespace (it makes its own).
-  const bool squash = plan.image.kind == ImageKind::kSquash;
-  userns::enter(plan.ids, !squash);
-  log::trace("stage: namespaces entered");
-  if (squash) run_squash(plan);
-  Fd root = image::attach_directory(plan.image, plan.writable, plan.write_fake);
-  log::trace("stage: image attached");
-  job::Spec spec = set_up(plan, std::move(root));
-  // A directory: the job replaces the launcher.
-  job::throw_failure(spec, job::exec(spec));
+  if (plan.join_pid) {
+    join::enter_pid(*plan.join_pid);
+    log::trace("stage: joined");
+    job::Spec spec = job_spec(plan);
+    job::throw_failure(spec, job::exec(spec));
+  }
+  std::optional<join::Winner> winner;
+  std::string fingerprint;
+  if (plan.join) {
+    struct stat st = sys::fstat(sys::open(plan.image.path, O_PATH).get(), plan.image.path);
+    fingerprint = join::fingerprint(plan, st.st_dev, st.st_ino);
+    auto met = join::meet(plan.ids.host_uid, *plan.join, fingerprint);
+    if (auto* joined = std::get_if<join::Joined>(&met)) run_peer(plan, std::move(*joined));
+    winner = std::move(std::get<join::Winner>(met));
+  }
+  try {
+    run_container(plan, winner, fingerprint);
+  } catch (const std::exception& e) {
+    // Peers waiting for this container learn why it won't come.
+    if (winner) join::Server::refuse_all(*winner, describe(e));
+    throw;
+  }
 }
 
 }  // namespace chute

@@ -13,6 +13,7 @@
 #include "chute/env.hpp"
 #include "chute/idmap.hpp"
 #include "chute/image_ref.hpp"
+#include "chute/join.hpp"
 
 namespace chute {
 
@@ -33,6 +34,10 @@ struct Config {
   bool private_tmp = false;
   bool home = false;
   bool no_passwd = false;
+  bool join = false;                       // -j, or implied by --join-ct / --join-tag
+  std::optional<std::string> join_ct;
+  std::optional<std::string> join_tag;
+  std::optional<pid_t> join_pid;
   int verbosity = 0;   // -3 .. 3
 };
 
@@ -40,6 +45,7 @@ struct Config {
 struct HostFacts {
   uid_t uid = 0;
   gid_t gid = 0;
+  pid_t parent = 0;   // the default --join tag
   Environment env;
   static HostFacts current();
 };
@@ -51,6 +57,8 @@ struct Mount {
     kRequired,   // source and destination must exist
     kOptional,   // skipped when either is missing
     kMakeDst,    // destination created when missing (-w, -W, or on a tmpfs), else an error
+    kCreateDst,  // destination created when missing, even in a read-only image (its
+                 // nearest existing ancestor is then covered: see mount::apply)
   };
   Kind kind = Kind::kBind;
   Need need = Need::kRequired;
@@ -74,6 +82,8 @@ struct Plan {
   Environment host_env;
   std::vector<std::string> argv;
   std::optional<std::string> cwd;
+  std::optional<join::Group> join;     // --join with more than one process expected
+  std::optional<pid_t> join_pid;       // --join-pid
   int verbosity = 0;
 };
 
