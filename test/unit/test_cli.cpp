@@ -580,3 +580,21 @@ TEST_CASE("cli: usage and help texts", "[cli][help]") {
     }
   }
 }
+
+TEST_CASE("cli: --join and its options; --join-ct and --join-tag imply --join", "[cli]") {
+  CHECK_FALSE(parse({"img", "--", "true"}).config.join);
+  CHECK(parse({"-j", "img", "--", "true"}).config.join);
+  CHECK(parse({"--join", "img", "--", "true"}).config.join);
+  auto c = parse({"--join-ct=4", "img", "--", "true"}).config;
+  CHECK(c.join);
+  CHECK(c.join_ct == "4");
+  c = parse({"--join-tag", "step.0", "img", "--", "true"}).config;
+  CHECK(c.join);
+  CHECK(c.join_tag == "step.0");
+  CHECK_THROWS_WITH(parse({"--join-tag=../x", "img", "--", "true"}), Contains("'/'"));
+  c = parse({"--join-pid=123", "img", "--", "true"}).config;
+  CHECK_FALSE(c.join);
+  CHECK(c.join_pid == 123);
+  for (const char* bad : {"--join-pid=0", "--join-pid=-5", "--join-pid=12a", "--join-pid="})
+    CHECK_THROWS_WITH(parse({bad, "img", "--", "true"}), Contains("--join-pid"));
+}
