@@ -61,6 +61,35 @@ is "$rc" 31 "a destination under another bind is not created"
 like "$err" "under a bind mount" "the error says why"
 [ -e "$data/newdir" ] && not_ok "nothing was created in the host directory" || ok "nothing was created in the host directory"
 
+# --- The PMIx server's directory (Slurm puts it under its spool directory)
+# is bound at its own path, even where the read-only image lacks the mount
+# point: the nearest existing ancestor (/var, which has only spool/) is
+# covered, showing what it held; nothing is written to the image.
+pmix=$(mktemp -d /var/tmp/chute-pmix.XXXXXX)
+echo from-host > "$pmix/seg"
+run env PMIX_SERVER_TMPDIR="$pmix" "$CH_RUN" "$img" -- sh -c \
+    "cat $pmix/seg && echo from-job > $pmix/job && ls /var | tr '\n' ' ' && touch /var/new 2>/dev/null || echo var-read-only"
+is "$rc|$out" "0|from-host
+spool tmp var-read-only" "PMIX_SERVER_TMPDIR is bound at its path; the image's /var still shows its entries and stays read-only"
+is "$(cat "$pmix/job" 2>/dev/null)" "from-job" "the job can write in the PMIx directory"
+[ -e "$imgdir$pmix" ] && not_ok "nothing was created in the image" || ok "nothing was created in the image"
+run env PMIX_SYSTEM_TMPDIR="$pmix" "$CH_RUN" "$img" -- cat "$pmix/seg"
+is "$rc|$out" "0|from-host" "PMIX_SYSTEM_TMPDIR too"
+run env PMIX_SERVER_TMPDIR="$pmix" "$CH_RUN" -v "$img" -- true
+like "$err" "cover: tmpfs on /var" "-v tells about the cover"
+rm -rf "$pmix"
+run env PMIX_SERVER_TMPDIR="$scratch" "$CH_RUN" -v "$img" -- true
+is "$rc" 0 "a PMIx directory under /tmp (bound already) works"
+unlike "$err" "PMIX_SERVER_TMPDIR" "and is not bound a second time"
+run env PMIX_SERVER_TMPDIR="$scratch/none" "$CH_RUN" "$img" -- true
+is "$rc" 0 "a PMIx directory that does not exist is ignored"
+if [ -d /var/spool/slurmd ]; then
+    run "$CH_RUN" "$img" -- test -d /var/spool/slurmd
+    is "$rc" 0 "the host's /var/spool/slurmd appears although the image lacks it"
+else
+    skip "the host's /var/spool/slurmd appears although the image lacks it" "no /var/spool/slurmd on this host"
+fi
+
 # Bad specifications: each exits 31 before any namespace exists.
 check_bad () {  # SPEC PATTERN DESCRIPTION
     run "$CH_RUN" -v -b "$1" "$img" -- true
