@@ -206,8 +206,19 @@ std::optional<Fd> bind_target(const Mount& m, int rootfd,
     return m.src_is_dir ? inroot::mkdirs(rootfd, m.dst, 0755, scratch)
                         : inroot::make_file(rootfd, m.dst, 0644, scratch);
   } catch (const SysError& e) {
-    if (e.err() == EROFS && m.need == Mount::Need::kCreateDst)
-      return cover_and_create(m, rootfd, scratch);
+    if (m.need == Mount::Need::kCreateDst) {
+      // Wanted, not required: a job that needs it fails on its own terms.
+      try {
+        if (e.err() == EROFS) return cover_and_create(m, rootfd, scratch);
+        throw;
+      } catch (const std::exception& c) {
+        if (m.why == "default bind")
+          log::verbose("{}: skipped: {}", m.dst, c.what());
+        else
+          log::warn("{}: skipped: {}", m.why, c.what());
+        return std::nullopt;
+      }
+    }
     if (e.err() == EROFS)
       throw SysError(EROFS, fmt::format("can't create bind destination {}: the image is "
                                         "read-only (create it in the image, or use -w or -W)", m.dst));
@@ -222,7 +233,8 @@ void bind_one(const Mount& m, int rootfd, std::vector<unsigned long long>& scrat
   if (::mount(m.src.c_str(), sys::fd_path(target->get()).c_str(), nullptr, MS_BIND | MS_REC,
               nullptr) != 0) {
     int e = errno;
-    if ((e == ENOTDIR || e == EISDIR) && m.need == Mount::Need::kOptional) {
+    if ((e == ENOTDIR || e == EISDIR) &&
+        (m.need == Mount::Need::kOptional || m.need == Mount::Need::kCreateDst)) {
       log::warn("{}: {} and {} are not both directories: skipped", m.why, m.src, m.dst);
       return;
     }

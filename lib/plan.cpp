@@ -169,10 +169,20 @@ Plan make_plan(const Config& c, const HostFacts& host) {
     auto real = sys::try_canonical(std::string(*v));
     if (!real || !is_dir(*real) || *real == "/") continue;
     bool shown = false;
-    for (const auto& m : p.mounts)
-      shown = shown || (m.kind == Mount::Kind::kBind && m.src == m.dst &&
-                        image_ref::is_under(*real, m.src));
+    const Mount* covering = nullptr;
+    for (const auto& m : p.mounts) {
+      if (m.kind == Mount::Kind::kBind && m.src == m.dst && image_ref::is_under(*real, m.src))
+        shown = true;
+      else if (image_ref::is_under(*real, m.dst))
+        covering = &m;
+    }
     if (shown) continue;
+    if (covering) {
+      // Binding it would mean making a mount point in a host directory.
+      log::warn("${}: {} can't be shown in the container: {} {} covers it", var, *real,
+                covering->why, covering->dst);
+      continue;
+    }
     p.mounts.push_back({Mount::Kind::kBind, Mount::Need::kCreateDst, *real, *real, false, true,
                         fmt::format("${}", var)});
   }
