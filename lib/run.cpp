@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <variant>
 #include <fmt/core.h>
 
 #include "chute/error.hpp"
@@ -173,22 +174,30 @@ struct NsChannel {
       throw SysError(e, "--join: can't pass the container's mount namespace on");
     }
   }
-  std::optional<Fd> receive_mntns() {
+  // What the job's side failed with, for the peers.
+  void send_error(const std::string& why) {
+    (void)::send(job_end.get(), why.data(), why.size(), MSG_NOSIGNAL);
+  }
+  // The namespace, or what went wrong instead.
+  std::variant<Fd, std::string> receive_mntns() {
     job_end.reset();
-    char byte;
-    struct iovec iov = {&byte, 1};
+    std::string text(4096, '\0');
+    struct iovec iov = {text.data(), text.size()};
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     struct msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    if (::recvmsg(launcher_end.get(), &msg, MSG_CMSG_CLOEXEC) != 1) return std::nullopt;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    if (c == nullptr || c->cmsg_type != SCM_RIGHTS) return std::nullopt;
-    int fd;
-    std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    return Fd(fd);
+    ssize_t n = ::recvmsg(launcher_end.get(), &msg, MSG_CMSG_CLOEXEC);
+    struct cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
+    if (c != nullptr && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      return Fd(fd);
+    }
+    if (n > 0) return text.substr(0, static_cast<size_t>(n));
+    return std::string("it ended before setting the container up");
   }
 };
 
@@ -215,18 +224,24 @@ struct NsChannel {
   int code = supervise::run(
       [&] {
         log::trace("stage: job process started");
-        if (::unshare(CLONE_NEWNS) != 0) {
-          int e = errno;
-          throw SysError(e, "can't create the job's mount namespace");
+        job::Spec spec;
+        try {
+          if (::unshare(CLONE_NEWNS) != 0) {
+            int e = errno;
+            throw SysError(e, "can't create the job's mount namespace");
+          }
+          log::trace("stage: job mount namespace made");
+          Fd root = image::attach_squash(server.dev_fd(), plan.image, plan.squash_mount,
+                                         plan.write_fake, plan.ids,
+                                         // Shared memory: wakes the serving thread.
+                                         [&server] { server.start(); });
+          log::trace("stage: image attached");
+          spec = set_up(plan, std::move(root));
+          if (channel) channel->send_mntns();
+        } catch (const std::exception& e) {
+          if (channel) channel->send_error(describe(e));
+          throw;
         }
-        log::trace("stage: job mount namespace made");
-        Fd root = image::attach_squash(server.dev_fd(), plan.image, plan.squash_mount,
-                                       plan.write_fake, plan.ids,
-                                       // Shared memory: wakes the serving thread.
-                                       [&server] { server.start(); });
-        log::trace("stage: image attached");
-        job::Spec spec = set_up(plan, std::move(root));
-        if (channel) channel->send_mntns();
         warm_command(spec);
         spec.set_mask = true;
         spec.mask = supervise::job_mask();
@@ -239,12 +254,13 @@ struct NsChannel {
         supervise::restore_cpus(cpus);
         server.allow_growth();
         if (!channel) return;
-        if (auto mntns = channel->receive_mntns()) {
+        auto got = channel->receive_mntns();
+        if (auto* mntns = std::get_if<Fd>(&got)) {
           peers.emplace(std::move(*winner), *plan.join, fingerprint, std::move(userns),
                         std::move(*mntns));
           peers->start_thread();
         } else {
-          join::Server::refuse_all(*winner, "it could not set the container up");
+          join::Server::refuse_all(*winner, std::get<std::string>(got));
         }
       });
   // The peers' jobs use this process's image server too.

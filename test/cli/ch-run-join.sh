@@ -204,17 +204,21 @@ wait $fake
 like "$rc|$err" "^31\|.*unexpected answer" "an answer without namespaces is an error, exit 31"
 
 # --- the first process can't build the container: its peers fail with it
-pids=()
-for i in 0 1 2; do
-    timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-fail" -b "$CH_RUN":/mnt/0 "$imgdir" -- true \
-        >"$scratch/out.$i" 2>&1 &
-    pids+=($!)
+for im in "$imgdir" "$sqfs"; do
+    k=$([ "$im" = "$sqfs" ] && echo squash || echo dir)
+    pids=()
+    for i in 0 1 2; do
+        timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-fail-$k" -b "$CH_RUN":/mnt/0 "$im" -- true \
+            >"$scratch/out.$i" 2>&1 &
+        pids+=($!)
+    done
+    codes=
+    for p in "${pids[@]}"; do wait "$p"; codes="$codes$?,"; done
+    is "$codes" "31,31,31," "$k: a container that can't be built: every process of the group exits 31"
+    is "$(grep -c "one is a directory, the other is not" "$scratch"/out.[0-2] | grep -c ':1$')" 3 \
+       "$k: each says why"
+    wait_no_leftovers && ok "$k: failed build: nothing left running" || not_ok "$k: failed build: nothing left running"
 done
-codes=
-for p in "${pids[@]}"; do wait "$p"; codes="$codes$?,"; done
-is "$codes" "31,31,31," "a container that can't be built: every process of the group exits 31"
-like "$(cat "$scratch"/out.[0-2])" "one is a directory, the other is not" "each says why"
-wait_no_leftovers && ok "failed build: nothing left running" || not_ok "failed build: nothing left running"
 
 # --- bad input
 run "$CH_RUN" --join-tag=a/b "$imgdir" -- true
