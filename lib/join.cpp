@@ -351,10 +351,14 @@ void Server::spawn_detached(pid_t watch_pid) {
     // for it, or be surprised by it).
     if (::fork() != 0) ::_exit(0);
     ::prctl(PR_SET_NAME, "ch-run join");
+    // Hold none of the job's pipes: whoever reads them (srun, a shell's
+    // $(...)) waits for their end, not for this helper. Its messages are
+    // -v ones: keep standard error only then.
     int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
       ::dup2(null, STDIN_FILENO);
       ::dup2(null, STDOUT_FILENO);
+      if (log::level() < log::kVerbose) ::dup2(null, STDERR_FILENO);
     }
     impl_->serve(true);
     ::_exit(0);

@@ -76,6 +76,11 @@ for kind in dir squash; do
     wait_no_leftovers && ok "$kind: too few: nothing of the group is left running" \
         || not_ok "$kind: too few: nothing of the group is left running"
 
+    # ... and the helper that waits for them holds none of the job's pipes
+    start=$(date +%s)
+    x=$(timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-$kind-pipe" "$im" -- echo hi 2>&1)
+    is "$x|$(( $(date +%s) - start < 5 ))" "hi|1" "$kind: \$(ch-run --join ...) returns when the job ends, peers or not"
+
     # --- too many: the extra one makes a container of its own
     pids=()
     for i in 0 1 2; do
