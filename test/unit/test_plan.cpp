@@ -130,12 +130,14 @@ TEST_CASE("default_mounts are binds at the same path", "[plan][mounts]") {
   }
 }
 
-TEST_CASE("default_mounts: /dev, /proc and /sys are required, the rest optional",
-          "[plan][mounts]") {
+TEST_CASE("default_mounts: /dev, /proc and /sys are required, slurmd's spool is made, the rest "
+          "optional", "[plan][mounts]") {
   for (const auto& m : default_mounts()) {
     INFO("mount " << m.dst);
     bool required = m.dst == "/dev" || m.dst == "/proc" || m.dst == "/sys";
-    CHECK(m.need == (required ? Need::kRequired : Need::kOptional));
+    Need want = required ? Need::kRequired
+                : m.dst == "/var/spool/slurmd" ? Need::kCreateDst : Need::kOptional;
+    CHECK(m.need == want);
   }
 }
 
@@ -696,4 +698,56 @@ TEST_CASE("HostFacts::current reads this process's ids and environment", "[plan]
   } else {
     CHECK_FALSE(h.env.get("PATH").has_value());
   }
+}
+
+// ------------------------------------------------------------- make_plan: PMIx
+
+TEST_CASE("make_plan: the PMIx server's directories are bound at their own path",
+          "[plan][mounts]") {
+  Fixture f;
+  // Not under /tmp, which the container shows from another host directory.
+  char tmpl[] = "/var/tmp/chute-unit-pmix-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string pmix = tmpl;
+  struct Remove {
+    std::string p;
+    ~Remove() { ::rmdir(p.c_str()); }
+  } remove{pmix};
+  f.host.env.set("PMIX_SERVER_TMPDIR", pmix + "/");  // Slurm ends it with a slash
+  Plan p = make_plan(f.config, f.host);
+  const Mount* m = find_dst(p.mounts, real(pmix));
+  REQUIRE(m != nullptr);
+  CHECK(m->src == real(pmix));
+  CHECK(m->need == Need::kCreateDst);
+  CHECK_FALSE(m->readonly);
+  CHECK(m->why == "$PMIX_SERVER_TMPDIR");
+  // After the /tmp bind.
+  auto at = [&](std::string_view dst) {
+    for (size_t i = 0; i < p.mounts.size(); ++i)
+      if (p.mounts[i].dst == dst) return i;
+    return p.mounts.size();
+  };
+  CHECK(at("/tmp") < at(real(pmix)));
+
+  f.host.env.unset("PMIX_SERVER_TMPDIR");
+  f.host.env.set("PMIX_SYSTEM_TMPDIR", pmix);
+  CHECK(find_dst(make_plan(f.config, f.host).mounts, real(pmix)) != nullptr);
+}
+
+TEST_CASE("make_plan: PMIx directories that are shown already, missing, relative or "
+          "covered are not bound", "[plan][mounts]") {
+  Fixture f;
+  const size_t base = make_plan(f.config, f.host).mounts.size();
+  for (const std::string& v : {std::string("/"), std::string("relative/dir"),
+                               f.t.path() + "/missing", std::string("")}) {
+    INFO("PMIX_SERVER_TMPDIR=" << v);
+    f.host.env.set("PMIX_SERVER_TMPDIR", v);
+    CHECK(make_plan(f.config, f.host).mounts.size() == base);
+  }
+  // Under /dev: the default bind shows it.
+  f.host.env.set("PMIX_SERVER_TMPDIR", "/dev/shm");
+  CHECK(make_plan(f.config, f.host).mounts.size() == base);
+  // Under the /tmp bind of another host directory: it can't be shown there.
+  f.host.env.set("PMIX_SERVER_TMPDIR", f.t.mkdir("pmix"));
+  CHECK(make_plan(f.config, f.host).mounts.size() == base);
 }
