@@ -373,14 +373,25 @@ void Server::spawn_detached(pid_t watch_pid) {
   impl_->watch.reset();
 }
 
-void Server::start_thread() {
+void Server::start_thread(std::function<std::variant<Fd, std::string>()> get_mntns) {
   int e = ::eventfd(0, EFD_CLOEXEC);
   if (e < 0) {
     int err = errno;
     throw SysError(err, "--join: can't create an eventfd");
   }
   impl_->done_event = Fd(e);
-  impl_->thread = std::thread([this] { impl_->serve(false); });
+  impl_->thread = std::thread([this, get_mntns = std::move(get_mntns)] {
+    if (!impl_->mntns && get_mntns) {
+      auto got = get_mntns();
+      if (auto* why = std::get_if<std::string>(&got)) {
+        Winner w{std::move(impl_->listener)};
+        refuse_all(w, *why);
+        return;
+      }
+      impl_->mntns = std::move(std::get<Fd>(got));
+    }
+    impl_->serve(false);
+  });
 }
 
 void Server::finish() {

@@ -178,9 +178,9 @@ struct NsChannel {
   void send_error(const std::string& why) {
     (void)::send(job_end.get(), why.data(), why.size(), MSG_NOSIGNAL);
   }
-  // The namespace, or what went wrong instead.
+  // The namespace, or what went wrong instead. Blocks until the job's side
+  // sends one or ends (once the launcher has closed its copy of job_end).
   std::variant<Fd, std::string> receive_mntns() {
-    job_end.reset();
     std::string text(4096, '\0');
     struct iovec iov = {text.data(), text.size()};
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
@@ -189,7 +189,10 @@ struct NsChannel {
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(launcher_end.get(), &msg, MSG_CMSG_CLOEXEC);
+    ssize_t n;
+    do {
+      n = ::recvmsg(launcher_end.get(), &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
     struct cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
     if (c != nullptr && c->cmsg_type == SCM_RIGHTS) {
       int fd;
@@ -210,13 +213,23 @@ struct NsChannel {
   fuse::Server server(sys::open(plan.image.path, O_RDONLY), plan.image.path);
   log::trace("stage: image server made");
   std::optional<NsChannel> channel;
-  Fd userns;
-  if (winner) {
-    channel.emplace();
-    userns = open_ns("user");
-  }
   std::optional<join::Server> peers;
-  supervise::block_signals();
+  supervise::block_signals();  // before any thread starts
+  if (winner) {
+    // Peers are let in as soon as the container exists, while this
+    // process's own job is still starting: a thread waits for the job's
+    // side to send the mount namespace over the channel.
+    channel.emplace();
+    peers.emplace(std::move(*winner), *plan.join, fingerprint, open_ns("user"), Fd());
+    peers->start_thread([&channel] { return channel->receive_mntns(); });
+  }
+  // If the job can't even be started, the channel must end for that thread.
+  struct EndChannel {
+    std::optional<NsChannel>& c;
+    ~EndChannel() {
+      if (c) c->job_end.reset();
+    }
+  } end_channel{channel};
   // Set-up is a string of FUSE requests between the child and the server:
   // on one CPU each is a wake-up rather than an interrupt to another CPU.
   const cpu_set_t cpus = supervise::pin_to_this_cpu();
@@ -253,15 +266,8 @@ struct NsChannel {
       [&] {
         supervise::restore_cpus(cpus);
         server.allow_growth();
-        if (!channel) return;
-        auto got = channel->receive_mntns();
-        if (auto* mntns = std::get_if<Fd>(&got)) {
-          peers.emplace(std::move(*winner), *plan.join, fingerprint, std::move(userns),
-                        std::move(*mntns));
-          peers->start_thread();
-        } else {
-          join::Server::refuse_all(*winner, std::get<std::string>(got));
-        }
+        // The job has its own copy: the channel ends when the job's side does.
+        if (channel) channel->job_end.reset();
       });
   // The peers' jobs use this process's image server too.
   if (peers) peers->finish();

@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -124,8 +125,11 @@ public:
   // and every peer that joined have ended. Returns in the caller at once.
   void spawn_detached(pid_t watch_pid);
 
-  // SquashFS images: serve from a thread of this process.
-  void start_thread();
+  // SquashFS images: serve from a thread of this process. The mount
+  // namespace may come later: when the server was made without one, the
+  // thread first calls GET_MNTNS (which may block), and refuses every
+  // waiting peer with the text it returns instead of a namespace.
+  void start_thread(std::function<std::variant<Fd, std::string>()> get_mntns = {});
   // The winner's own job tree has ended; wait until every peer that joined
   // has ended too (they use this process's image server), refusing no one
   // meanwhile if peers are still expected. Then stop serving.
