@@ -40,7 +40,10 @@ for entry in "${images[@]}"; do
     unlike "$out" "ns=$host_userns" "srun -n 4 -O ch-run ($k image): none is the host's"
     shm_clean "srun -n 4 -O ch-run ($k image)"
 
-    run tsrun -n 4 -O "$CH_RUN" --join "$im" -- sh -c "$report"
+    # The ranks of a group share a container while any of them runs: give
+    # them time to overlap, as MPI ranks do (a rank that starts after all
+    # the others have ended builds a container of its own).
+    run tsrun -n 4 -O "$CH_RUN" --join "$im" -- sh -c "sleep 1; $report"
     exited_ok "srun -n 4 -O ch-run --join ($k image)"
     check_ranks "srun -n 4 -O ch-run --join ($k image)" 4
     is "$(count_distinct "$out" 'ns=[^ ]+')" 1 \
@@ -62,7 +65,7 @@ batch=$scratch/job.sbatch
         for j in '' --join; do
             label="$k${j:+-join}"
             printf "srun %q %s %q -- sh -c %q || echo \"step %s failed: \$?\"\n" \
-                "$CH_RUN" "$j" "$im" "echo $label \$($report)" "$label"
+                "$CH_RUN" "$j" "$im" "${j:+sleep 1; }echo $label \$($report)" "$label"
         done
     done
     echo 'echo "batch done in job $SLURM_JOB_ID"'
