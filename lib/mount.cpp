@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -103,7 +104,8 @@ void mount_tmpfs(const Mount& m, int rootfd, std::vector<unsigned long long>& sc
 // what the ancestor held, each entry bound from the image (symlinks
 // copied), and on which DST can be created. Nothing of the image changes,
 // and the cover is made read-only again once DST exists.
-Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>& scratch) {
+Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>& scratch,
+                    std::vector<unsigned long long>& views) {
   std::string anc = path::parent(m.dst);
   while (anc != "/" && !inroot::try_open(rootfd, anc, O_PATH | O_DIRECTORY))
     anc = path::parent(anc);
@@ -112,6 +114,13 @@ Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>&
                                       "read-only and has no {}", m.dst, m.why,
                                       path::join("/", m.dst.substr(1, m.dst.find('/', 1) - 1))));
   Fd old = inroot::open(rootfd, anc, O_RDONLY | O_DIRECTORY);
+  // Only the image's own directories are covered (on its mount, on a tmpfs
+  // ch-run made, or shown by an earlier cover): never a bind of host files.
+  const unsigned long long at = sys::mount_id(old.get());
+  if (at != sys::mount_id(rootfd) && std::find(scratch.begin(), scratch.end(), at) == scratch.end() &&
+      std::find(views.begin(), views.end(), at) == views.end())
+    throw Error(fmt::format("can't create bind destination {} for {}: {} is a bind of host "
+                            "files", m.dst, m.why, anc));
   const struct stat st = sys::fstat(old.get(), anc);
   const auto names = sys::list_dir(old.get(), anc);
   constexpr size_t kMaxEntries = 4096;
@@ -173,12 +182,15 @@ Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>&
       int err = errno;
       throw SysError(err, fmt::format("can't create {}/{} on the cover", anc, e.name));
     }
-    Fd at(::openat(topdir.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (!at || ::mount(sys::fd_path(e.fd.get()).c_str(), sys::fd_path(at.get()).c_str(), nullptr,
-                       MS_BIND | MS_REC, nullptr) != 0) {
+    Fd spot(::openat(topdir.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!spot || ::mount(sys::fd_path(e.fd.get()).c_str(), sys::fd_path(spot.get()).c_str(),
+                         nullptr, MS_BIND | MS_REC, nullptr) != 0) {
       int err = errno;
       throw SysError(err, fmt::format("can't show {}/{} on the cover", anc, e.name));
     }
+    // What is shown is still the image: a later cover may cover it too.
+    Fd shown(::openat(topdir.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (shown) views.push_back(sys::mount_id(shown.get()));
   }
   propagation(MS_UNBINDABLE);
   scratch.push_back(sys::mount_id(top.get()));
@@ -188,9 +200,11 @@ Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>&
   return made;
 }
 
-// The destination of a bind, created when the plan allows it.
+// The destination of a bind, created when the plan allows it. SCRATCH:
+// tmpfs mounts ch-run made; VIEWS: image directories shown by covers.
 std::optional<Fd> bind_target(const Mount& m, int rootfd,
-                              std::vector<unsigned long long>& scratch) {
+                              std::vector<unsigned long long>& scratch,
+                              std::vector<unsigned long long>& views) {
   if (auto t = inroot::try_open(rootfd, m.dst, O_PATH)) return t;
   switch (m.need) {
     case Mount::Need::kOptional:
@@ -199,18 +213,17 @@ std::optional<Fd> bind_target(const Mount& m, int rootfd,
     case Mount::Need::kRequired:
       throw SysError(ENOENT, fmt::format("can't bind {}: image has no {}", m.src, m.dst));
     case Mount::Need::kMakeDst:
-    case Mount::Need::kCreateDst:
       break;
-  }
-  try {
-    return m.src_is_dir ? inroot::mkdirs(rootfd, m.dst, 0755, scratch)
-                        : inroot::make_file(rootfd, m.dst, 0644, scratch);
-  } catch (const SysError& e) {
-    if (m.need == Mount::Need::kCreateDst) {
+    case Mount::Need::kCreateDst:
       // Wanted, not required: a job that needs it fails on its own terms.
       try {
-        if (e.err() == EROFS) return cover_and_create(m, rootfd, scratch);
-        throw;
+        try {
+          return m.src_is_dir ? inroot::mkdirs(rootfd, m.dst, 0755, scratch)
+                              : inroot::make_file(rootfd, m.dst, 0644, scratch);
+        } catch (const std::exception&) {
+          // Read-only, or below a directory an earlier cover shows.
+          return cover_and_create(m, rootfd, scratch, views);
+        }
       } catch (const std::exception& c) {
         if (m.why == "default bind")
           log::verbose("{}: skipped: {}", m.dst, c.what());
@@ -218,7 +231,11 @@ std::optional<Fd> bind_target(const Mount& m, int rootfd,
           log::warn("{}: skipped: {}", m.why, c.what());
         return std::nullopt;
       }
-    }
+  }
+  try {
+    return m.src_is_dir ? inroot::mkdirs(rootfd, m.dst, 0755, scratch)
+                        : inroot::make_file(rootfd, m.dst, 0644, scratch);
+  } catch (const SysError& e) {
     if (e.err() == EROFS)
       throw SysError(EROFS, fmt::format("can't create bind destination {}: the image is "
                                         "read-only (create it in the image, or use -w or -W)", m.dst));
@@ -226,8 +243,9 @@ std::optional<Fd> bind_target(const Mount& m, int rootfd,
   }
 }
 
-void bind_one(const Mount& m, int rootfd, std::vector<unsigned long long>& scratch) {
-  auto target = bind_target(m, rootfd, scratch);
+void bind_one(const Mount& m, int rootfd, std::vector<unsigned long long>& scratch,
+              std::vector<unsigned long long>& views) {
+  auto target = bind_target(m, rootfd, scratch, views);
   if (!target) return;
   log::verbose("bind: {} -> {}{} ({})", m.src, m.dst, m.readonly ? " read-only" : "", m.why);
   if (::mount(m.src.c_str(), sys::fd_path(target->get()).c_str(), nullptr, MS_BIND | MS_REC,
@@ -253,11 +271,12 @@ void bind_one(const Mount& m, int rootfd, std::vector<unsigned long long>& scrat
 
 void apply(const std::vector<Mount>& mounts, int rootfd) {
   std::vector<unsigned long long> scratch;  // tmpfs made here: destinations may be created on them
+  std::vector<unsigned long long> views;    // image directories shown by covers: may be covered
   for (const auto& m : mounts) {
     if (m.kind == Mount::Kind::kTmpfs)
       mount_tmpfs(m, rootfd, scratch);
     else
-      bind_one(m, rootfd, scratch);
+      bind_one(m, rootfd, scratch, views);
   }
 }
 
