@@ -81,59 +81,6 @@ bool readable(int fd, int timeout_ms) {
   }
 }
 
-// One message, and up to two descriptors with it. Returns the byte count
-// (0 at end of file, -1 on error, with errno).
-ssize_t receive(int s, std::string& text, std::vector<Fd>* fds) {
-  text.assign(kMaxMessage, '\0');
-  struct iovec iov = {text.data(), text.size()};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
-  struct msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  text.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (fds != nullptr)
-        fds->emplace_back(fd);
-      else
-        ::close(fd);
-    }
-  }
-  return n;
-}
-
-bool send_message(int s, std::string_view text, const std::vector<int>& fds = {}) {
-  struct iovec iov = {const_cast<char*>(text.data()), text.size()};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  struct msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-  }
-  ssize_t n;
-  do {
-    n = ::sendmsg(s, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  return n == static_cast<ssize_t>(text.size());
-}
-
 }  // namespace
 
 std::variant<Winner, Joined> meet(uid_t uid, const Group& group, const std::string& fingerprint) {
@@ -177,7 +124,8 @@ std::variant<Winner, Joined> meet(uid_t uid, const Group& group, const std::stri
     std::string reply;
     std::vector<Fd> fds;
     ssize_t n = -1;
-    if (send_message(s.get(), std::string(kHello) + fingerprint)) n = receive(s.get(), reply, &fds);
+    if (sys::send_message(s.get(), std::string(kHello) + fingerprint))
+      n = sys::receive_message(s.get(), kMaxMessage, reply, &fds);
     if (n <= 0) {
       // The winner ended before letting us in: take over, or join whoever does.
       if (++takeovers > 16)
@@ -252,28 +200,32 @@ struct Server::Impl {
   void admit(Fd conn) {
     const struct ucred cr = peer_cred(conn.get());
     if (cr.uid != ::geteuid()) {
-      send_message(conn.get(), fmt::format("{}tag {} belongs to another user", kRefused,
-                                           group.tag));
+      sys::send_message(conn.get(),
+                        fmt::format("{}tag {} belongs to another user", kRefused, group.tag));
       return;
     }
     // Our own ch-run sends its request right after connecting.
     if (!readable(conn.get(), 5000)) return;
     std::string req;
-    if (receive(conn.get(), req, nullptr) <= 0 || !req.starts_with(kHello)) return;
+    if (sys::receive_message(conn.get(), kMaxMessage, req, nullptr) <= 0 ||
+        !req.starts_with(kHello))
+      return;
     const std::string diff =
         first_difference(std::string_view(req).substr(kHello.size()), fingerprint);
     if (!diff.empty()) {
       log::verbose("join: refusing pid {}: {}", cr.pid, diff);
-      send_message(conn.get(), fmt::format("{}this process's options differ from those of the "
-                                           "process that built the container (pid {}, tag {}): {}; "
-                                           "every process of a group must give the same image "
-                                           "and container options",
-                                           kRefused, winner, group.tag, diff));
+      sys::send_message(conn.get(),
+                        fmt::format("{}this process's options differ from those of the process "
+                                    "that built the container (pid {}, tag {}): {}; every "
+                                    "process of a group must give the same image and container "
+                                    "options",
+                                    kRefused, winner, group.tag, diff));
       return;
     }
     Fd pidfd(pidfd_open(cr.pid));
     if (!pidfd) return;  // gone already
-    if (!send_message(conn.get(), kOk, {userns.get(), mntns.get()})) return;
+    const int ns[] = {userns.get(), mntns.get()};
+    if (!sys::send_message(conn.get(), kOk, ns)) return;
     log::verbose("join: let pid {} in ({} of {})", cr.pid, joined + 2, group.count);
     peers.push_back({std::move(pidfd), std::move(conn)});
     ++joined;
@@ -411,9 +363,9 @@ void Server::refuse_all(Winner& w, std::string_view why) {
     if (c < 0) break;
     Fd conn(c);
     std::string req;
-    if (readable(c, 1000) && receive(c, req, nullptr) > 0)
-      send_message(c, fmt::format("{}the process that was building the container (pid {}) "
-                                  "failed: {}", kRefused, ::getpid(), why));
+    if (readable(c, 1000) && sys::receive_message(c, kMaxMessage, req, nullptr) > 0)
+      sys::send_message(c, fmt::format("{}the process that was building the container "
+                                       "(pid {}) failed: {}", kRefused, ::getpid(), why));
   }
   w.listener.reset();
 }

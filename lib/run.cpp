@@ -155,51 +155,22 @@ struct NsChannel {
   }
   void send_mntns() {
     Fd ns = open_ns("mnt");
-    int fd = ns.get();
-    char byte = 'm';
-    struct iovec iov = {&byte, 1};
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    if (::sendmsg(job_end.get(), &msg, MSG_NOSIGNAL) != 1) {
+    const int fd = ns.get();
+    if (!sys::send_message(job_end.get(), "m", {&fd, 1})) {
       int e = errno;
       throw SysError(e, "--join: can't pass the container's mount namespace on");
     }
   }
   // What the job's side failed with, for the peers.
-  void send_error(const std::string& why) {
-    (void)::send(job_end.get(), why.data(), why.size(), MSG_NOSIGNAL);
-  }
+  void send_error(const std::string& why) { sys::send_message(job_end.get(), why); }
   // The namespace, or what went wrong instead. Blocks until the job's side
   // sends one or ends (once the launcher has closed its copy of job_end).
   std::variant<Fd, std::string> receive_mntns() {
-    std::string text(4096, '\0');
-    struct iovec iov = {text.data(), text.size()};
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    struct msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n;
-    do {
-      n = ::recvmsg(launcher_end.get(), &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    struct cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
-    if (c != nullptr && c->cmsg_type == SCM_RIGHTS) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
-      return Fd(fd);
-    }
-    if (n > 0) return text.substr(0, static_cast<size_t>(n));
+    std::string text;
+    std::vector<Fd> fds;
+    const ssize_t n = sys::receive_message(launcher_end.get(), 4096, text, &fds);
+    if (n > 0 && fds.size() == 1) return std::move(fds[0]);
+    if (n > 0) return text;
     return std::string("it ended before setting the container up");
   }
 };

@@ -2,9 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <charconv>
 #include <climits>
 #include <cstdlib>
@@ -136,6 +138,64 @@ std::string getcwd_or_empty() {
   char buf[PATH_MAX];
   if (::getcwd(buf, sizeof buf) == nullptr) return {};
   return buf;
+}
+
+bool send_message(int s, std::string_view text, std::span<const int> fds) {
+  constexpr size_t kMaxFds = 2;
+  if (fds.size() > kMaxFds) {
+    errno = EINVAL;
+    return false;
+  }
+  struct iovec iov = {const_cast<char*>(text.data()), text.size()};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
+  struct msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  ssize_t n;
+  do {
+    n = ::sendmsg(s, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(text.size());
+}
+
+ssize_t receive_message(int s, size_t max, std::string& text, std::vector<Fd>* fds) {
+  text.assign(max, '\0');
+  struct iovec iov = {text.data(), text.size()};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+  struct msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = ::recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  const int saved = errno;
+  text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (fds != nullptr)
+        fds->emplace_back(fd);
+      else
+        ::close(fd);
+    }
+  }
+  errno = saved;
+  return n;
 }
 
 }  // namespace chute::sys

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,15 @@ std::optional<std::string> try_canonical(const std::string& path);
 // The names in directory FD, without "." and "..", in no particular
 // order; NAME is used in errors.
 std::vector<std::string> list_dir(int fd, std::string_view name);
+
+// One message on socket S with up to two descriptors (SCM_RIGHTS), retried
+// on EINTR, without SIGPIPE. True if all of TEXT went.
+bool send_message(int s, std::string_view text, std::span<const int> fds = {});
+
+// One message of at most MAX bytes into TEXT, and the descriptors that came
+// with it (close-on-exec) into FDS, or closed when FDS is null. Returns the
+// byte count: 0 at end of file, -1 on error (errno set).
+ssize_t receive_message(int s, size_t max, std::string& text, std::vector<Fd>* fds);
 
 // Current working directory, or "" if it cannot be read.
 std::string getcwd_or_empty();
