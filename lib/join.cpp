@@ -195,8 +195,6 @@ struct Server::Impl {
   bool own_alive = true;
   std::thread thread;
 
-  bool expecting() const { return listener && joined < group.count - 1; }
-
   void admit(Fd conn) {
     const struct ucred cr = peer_cred(conn.get());
     if (cr.uid != ::geteuid()) {
@@ -228,15 +226,15 @@ struct Server::Impl {
     if (!sys::send_message(conn.get(), kOk, ns)) return;
     log::verbose("join: let pid {} in ({} of {})", cr.pid, joined + 2, group.count);
     peers.push_back({std::move(pidfd), std::move(conn)});
-    ++joined;
-    if (!expecting()) listener.reset();  // all here: later arrivals start a group of their own
+    // All here: later arrivals start a group of their own.
+    if (++joined == group.count - 1) listener.reset();
   }
 
-  // Serve until DETACHED and every expected peer has joined, or until our
-  // own side and every joined peer have ended.
+  // Serve until DETACHED and every expected peer has joined (the listener
+  // is then closed), or until our own side and every joined peer have
+  // ended (later arrivals then build anew).
   void serve(bool detached) {
     for (;;) {
-      if (detached && listener && !expecting()) return;
       if (detached && !listener) return;
       if (!own_alive && peers.empty()) return;
       std::vector<struct pollfd> fds;
@@ -263,8 +261,6 @@ struct Server::Impl {
           }
         }
       }
-      // Nobody left and nothing of ours running: later arrivals build anew.
-      if (!own_alive && peers.empty()) return;
     }
   }
 };

@@ -143,17 +143,14 @@ Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>&
   }
   log::verbose("cover: tmpfs on {} ({} entries shown) to create {} for {}", anc, entries.size(),
                m.dst, m.why);
-  {
-    Fd target = inroot::open(rootfd, anc, O_PATH | O_DIRECTORY);
-    const std::string opts = fmt::format("mode={:o},size=1m", st.st_mode & 07777);
-    if (::mount("tmpfs", sys::fd_path(target.get()).c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-                opts.c_str()) != 0) {
-      int e = errno;
-      throw SysError(e, fmt::format("can't mount a tmpfs on {} to create {}", anc, m.dst));
-    }
+  const std::string opts = fmt::format("mode={:o},size=1m", st.st_mode & 07777);
+  if (::mount("tmpfs", sys::fd_path(old.get()).c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              opts.c_str()) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't mount a tmpfs on {} to create {}", anc, m.dst));
   }
-  Fd top = reopen_in_root(rootfd, anc);
-  Fd topdir = inroot::open(rootfd, anc, O_RDONLY | O_DIRECTORY);
+  // OLD still shows the image's directory; this is the tmpfs on it.
+  Fd top = inroot::open(rootfd, anc, O_RDONLY | O_DIRECTORY);
   // The image's mount is unbindable (see make_unbindable()): its entries
   // can be bound only while it is not.
   const std::string root_path = sys::fd_path(rootfd);
@@ -170,26 +167,26 @@ Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>&
     if (S_ISLNK(e.st.st_mode)) {
       std::string buf(PATH_MAX, '\0');
       ssize_t len = ::readlinkat(e.fd.get(), "", buf.data(), buf.size());
-      if (len < 0 || ::symlinkat(buf.substr(0, static_cast<size_t>(len)).c_str(), topdir.get(), n) != 0) {
+      if (len < 0 || ::symlinkat(buf.substr(0, static_cast<size_t>(len)).c_str(), top.get(), n) != 0) {
         int err = errno;
         throw SysError(err, fmt::format("can't copy symlink {}/{} onto the cover", anc, e.name));
       }
       continue;
     }
-    int made = S_ISDIR(e.st.st_mode) ? ::mkdirat(topdir.get(), n, 0755)
-                                     : ::mknodat(topdir.get(), n, S_IFREG | 0644, 0);
+    int made = S_ISDIR(e.st.st_mode) ? ::mkdirat(top.get(), n, 0755)
+                                     : ::mknodat(top.get(), n, S_IFREG | 0644, 0);
     if (made != 0) {
       int err = errno;
       throw SysError(err, fmt::format("can't create {}/{} on the cover", anc, e.name));
     }
-    Fd spot(::openat(topdir.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    Fd spot(::openat(top.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!spot || ::mount(sys::fd_path(e.fd.get()).c_str(), sys::fd_path(spot.get()).c_str(),
                          nullptr, MS_BIND | MS_REC, nullptr) != 0) {
       int err = errno;
       throw SysError(err, fmt::format("can't show {}/{} on the cover", anc, e.name));
     }
     // What is shown is still the image: a later cover may cover it too.
-    Fd shown(::openat(topdir.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    Fd shown(::openat(top.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (shown) views.push_back(sys::mount_id(shown.get()));
   }
   propagation(MS_UNBINDABLE);
