@@ -18,6 +18,10 @@ t=jt$$
 out_of () { cat "$scratch/out.$1" 2>/dev/null; }
 ns='echo "$(readlink /proc/self/ns/user) $(readlink /proc/self/ns/mnt)"'
 host_ns="$(readlink /proc/self/ns/user) $(readlink /proc/self/ns/mnt)"
+# A group shares a container while any of its processes runs; one that
+# starts after all the others have ended builds its own. Jobs that check
+# sharing last long enough to overlap, as MPI ranks do.
+ns_overlap="sleep 0.5; $ns"
 # Our join helpers still running ("ch-run join"), and launchers of this file.
 leftovers () { pgrep -u "$(id -u)" -f "ch-run join|$t" | grep -v "^$$\$" | wc -l; }
 wait_no_leftovers () {  # the helpers end once their group has; allow them a moment
@@ -33,7 +37,7 @@ for kind in dir squash; do
     # --- a group of 8 shares one container
     pids=()
     for i in 0 1 2 3 4 5 6 7; do
-        timeout 60 "$CH_RUN" --join-ct=8 --join-tag="$t-$kind-8" "$im" -- sh -c "$ns" \
+        timeout 60 "$CH_RUN" --join-ct=8 --join-tag="$t-$kind-8" "$im" -- sh -c "$ns_overlap" \
             >"$scratch/out.$i" 2>"$scratch/err.$i" &
         pids+=($!)
     done
@@ -60,7 +64,7 @@ for kind in dir squash; do
     pids=()
     for i in 0 1 2; do
         OMPI_COMM_WORLD_LOCAL_SIZE=3 SLURM_JOB_ID=$t SLURM_STEP_ID=$kind \
-            timeout 60 "$CH_RUN" -j "$im" -- sh -c "$ns" >"$scratch/out.$i" 2>&1 &
+            timeout 60 "$CH_RUN" -j "$im" -- sh -c "$ns_overlap" >"$scratch/out.$i" 2>&1 &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p"; done
@@ -160,50 +164,49 @@ is "$r" 84 "SquashFS: a peer whose image server is killed exits with 84"
 like "$(cat "$scratch/err.p")" "server stopped" "SquashFS: and says the server stopped"
 wait_no_leftovers && ok "SquashFS: server killed: nothing left running" || not_ok "SquashFS: server killed: nothing left running"
 
-# --- the first process dies before it answers: the peer takes over.
-# A stand-in holds the group's name, takes one connection, and exits.
-name="chute-join/$(id -u)/$t-takeover"
-python3 - "$name" <<'EOF' & fake=$!
+# --- stand-ins for a first process that misbehaves. stand_in MODE TAG holds
+# the group name of TAG: "dies" takes one request and exits without an
+# answer; "deaf" binds the name and never accepts; "odd" answers "ok" with
+# no namespaces. Its pid is in $fake.
+stand_in () {
+    python3 - "$1" "chute-join/$(id -u)/$2" <<'EOF' &
 import socket, sys, time
+mode, name = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.bind("\0" + sys.argv[1])
+s.bind("\0" + name)
+if mode == "deaf":
+    time.sleep(15)
+    sys.exit(0)
 s.listen(8)
 c, _ = s.accept()
 c.recv(65536)
-time.sleep(0.3)
+if mode == "dies":
+    time.sleep(0.3)
+else:
+    c.send(b"ok\n")
+    c.recv(1)
 EOF
-sleep 0.3
+    fake=$!
+    sleep 0.3
+}
+
+# The first process dies before it answers: the peer takes over.
+stand_in dies "$t-takeover"
 run timeout 30 "$CH_RUN" -v --join-ct=2 --join-tag="$t-takeover" "$imgdir" -- echo took-over
 wait $fake
 is "$rc|$out" "0|took-over" "a peer whose first process dies before answering takes over"
 like "$err" "ended before letting us in" "and says so with -v"
 
-# A stand-in that binds the name but never accepts: a clear error, bounded.
-python3 - "$name-deaf" <<'EOF' & fake=$!
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.bind("\0" + sys.argv[1])
-time.sleep(15)
-EOF
-sleep 0.3
+# A name bound by something that never accepts: a clear error, bounded.
+stand_in deaf "$t-takeover-deaf"
 start=$(date +%s)
 run timeout 30 "$CH_RUN" --join-ct=2 --join-tag="$t-takeover-deaf" "$imgdir" -- true
 kill $fake 2>/dev/null; wait $fake 2>/dev/null
 is "$rc|$(( $(date +%s) - start <= 12 ))" "31|1" "a name held by something that never accepts: exit 31 within seconds"
 like "$err" "does not accept peers: choose another tag" "and the message says what to do"
 
-# A stand-in that answers nonsense: refused, not trusted.
-python3 - "$name-odd" <<'EOF' & fake=$!
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-s.bind("\0" + sys.argv[1])
-s.listen(8)
-c, _ = s.accept()
-c.recv(65536)
-c.send(b"ok\n")
-c.recv(1)
-EOF
-sleep 0.3
+# An answer without namespaces: refused, not trusted.
+stand_in odd "$t-takeover-odd"
 run timeout 30 "$CH_RUN" --join-ct=2 --join-tag="$t-takeover-odd" "$imgdir" -- true
 wait $fake
 like "$rc|$err" "^31\|.*unexpected answer" "an answer without namespaces is an error, exit 31"
