@@ -20,7 +20,12 @@ namespace chute::cli {
 namespace {
 
 enum LongOnly : int {
-  kEnvNoExpand = 256,
+  kCdiDirs = 256,
+  kDevice,
+  kEnvNoExpand,
+  kGpu,
+  kMpi,
+  kWarnOnly,
   kFeature,
   kHome,
   kJoinCt,
@@ -37,9 +42,13 @@ enum LongOnly : int {
 const struct option kOptions[] = {
     {"bind", required_argument, nullptr, 'b'},
     {"cd", required_argument, nullptr, 'c'},
+    {"cdi-dirs", required_argument, nullptr, kCdiDirs},
+    {"device", required_argument, nullptr, kDevice},
+    {"devices", no_argument, nullptr, 'd'},
     {"env-no-expand", no_argument, nullptr, kEnvNoExpand},
     {"feature", required_argument, nullptr, kFeature},
     {"gid", required_argument, nullptr, 'g'},
+    {"gpu", optional_argument, nullptr, kGpu},
     {"help", no_argument, nullptr, 'h'},
     {"home", no_argument, nullptr, kHome},
     {"join", no_argument, nullptr, 'j'},
@@ -47,6 +56,7 @@ const struct option kOptions[] = {
     {"join-pid", required_argument, nullptr, kJoinPid},
     {"join-tag", required_argument, nullptr, kJoinTag},
     {"mount", required_argument, nullptr, 'm'},
+    {"mpi", optional_argument, nullptr, kMpi},
     {"no-passwd", no_argument, nullptr, kNoPasswd},
     {"private-tmp", no_argument, nullptr, 't'},
     {"quiet", no_argument, nullptr, 'q'},
@@ -59,12 +69,13 @@ const struct option kOptions[] = {
     {"usage", no_argument, nullptr, kUsage},
     {"verbose", no_argument, nullptr, 'v'},
     {"version", no_argument, nullptr, 'V'},
+    {"warn-only", no_argument, nullptr, kWarnOnly},
     {"write", no_argument, nullptr, 'w'},
     {"write-fake", optional_argument, nullptr, 'W'},
     {nullptr, 0, nullptr, 0},
 };
 
-constexpr const char* kShort = ":b:c:g:hjm:qs:tu:vVwW::";
+constexpr const char* kShort = ":b:c:dg:hjm:qs:tu:vVwW::";
 
 env::Op set_env_op(const char* arg, char delim, std::string_view option) {
   env::Op op;
@@ -143,8 +154,39 @@ Parsed parse_ch_run(int argc, const char* const* argv_in) {
         if (*::optarg == '\0') throw Error("--cd: empty directory");
         c.cd = ::optarg;
         break;
+      case kCdiDirs:
+        if (*::optarg == '\0') throw Error("--cdi-dirs: empty list");
+        c.inject.cdi_dirs = ::optarg;
+        break;
+      case kDevice:
+        if (*::optarg == '\0') throw Error("--device: empty device name");
+        c.inject.devices.emplace_back(::optarg);
+        break;
+      case 'd':
+        c.inject.all_devices = true;
+        break;
       case kEnvNoExpand:
         c.env_no_expand = true;
+        break;
+      case kGpu: {
+        std::string_view a = ::optarg ? ::optarg : "required";
+        if (a == "required")
+          c.inject.gpu = inject::Request::Gpu::kRequired;
+        else if (a == "optional")
+          c.inject.gpu = inject::Request::Gpu::kOptional;
+        else
+          throw Error(fmt::format("--gpu: invalid value {:?} (--gpu, --gpu=required or "
+                                  "--gpu=optional)", a));
+        break;
+      }
+      case kMpi: {
+        std::string a = ::optarg ? ::optarg : "host";
+        if (a.empty()) throw Error("--mpi: empty profile name");
+        c.inject.mpi = a;
+        break;
+      }
+      case kWarnOnly:
+        c.inject.warn_only = true;
         break;
       case kFeature:
         r.action = Parsed::Action::kFeature;
@@ -277,9 +319,17 @@ Run a command in a container, as an ordinary user.
   -b, --bind=SRC[:DST[:ro|rw]]  bind host SRC at image path DST (default:
                              SRC); ":ro" makes it read-only
   -c, --cd=DIR               start the command in DIR (default: /)
+      --cdi-dirs=DIRS        where --device looks for CDI specs (default:
+                             $CH_RUN_CDI_DIRS, else /etc/cdi:/var/run/cdi)
+      --device=DEV           inject CDI device DEV (vendor.com/class=name,
+                             vendor.com/class=all, or a spec file's path)
+  -d, --devices              inject every CDI device found
       --env-no-expand        don't expand $VARS in --set-env values
       --feature=FEAT         exit 0 if feature FEAT is supported
   -g, --gid=GID              run as group GID inside the container
+      --gpu[=optional]       inject the host's GPU devices, driver libraries
+                             and tools (NVIDIA, AMD); =optional: no GPU is a
+                             warning, not an error
       --home                 bind $HOME at /home/$USER
   -j, --join                 share one container with the other ch-run
                              processes of this job step on this node
@@ -289,6 +339,8 @@ Run a command in a container, as an ordinary user.
       --join-tag=TAG         name of the group to --join (default: the Slurm
                              job step, else the parent process); implies --join
   -m, --mount=DIR            SquashFS mount point (ignored for directories)
+      --mpi[=PROFILE]        inject the host's MPI libraries per site profile
+                             PROFILE (default: host)
       --no-passwd            don't synthesize /etc/passwd and /etc/group
   -q, --quiet                -q: job's stdout to /dev/null; -qq: also no
                              warnings; -qqq: also job's stderr to /dev/null
@@ -304,6 +356,8 @@ Run a command in a container, as an ordinary user.
   -v, --verbose              more messages (up to 3 times)
   -V, --version              print version and exit
   -w, --write                don't make the image read-only (directories)
+      --warn-only            injected libraries that fail the preflight check
+                             are a warning, not an error
   -W, --write-fake[=SIZE]    writable overlay on a tmpfs of SIZE (default
                              12% of memory), discarded at exit
   -h, -?, --help             this help
@@ -317,6 +371,8 @@ stopped while the command ran. See ch-run(1).
 
 int feature_status(std::string_view feature) {
   if (feature == "extglob" || feature == "squash") return 0;
+  // chute's own: host injection (--gpu, --device with CDI specs, --mpi).
+  if (feature == "gpu" || feature == "cdi" || feature == "mpi") return 0;
   if (feature == "seccomp") return kExitMisc;
   // Unprivileged overlayfs needs Linux 5.11, user xattrs on tmpfs 6.6.
   if (feature == "overlayfs") return kernel_at_least(5, 11) ? 0 : 1;

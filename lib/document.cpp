@@ -1,5 +1,7 @@
 #include "chute/document.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>

@@ -138,6 +138,15 @@ std::string fingerprint(const Plan& p, dev_t dev, ino_t ino) {
                      m.readonly ? " read-only" : ""));
   }
   line("mounts", std::to_string(i));
+  // --gpu, --device, --mpi: what they put in, one item a line.
+  std::string_view inj = p.inject.describe();
+  size_t j = 0;
+  while (!inj.empty()) {
+    size_t nl = inj.find('\n');
+    line(fmt::format("injected {}", ++j), inj.substr(0, nl));
+    inj.remove_prefix(nl == std::string_view::npos ? inj.size() : nl + 1);
+  }
+  line("injected", std::to_string(j));
   return out;
 }
 

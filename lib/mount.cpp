@@ -99,6 +99,85 @@ void mount_tmpfs(const Mount& m, int rootfd, std::vector<unsigned long long>& sc
   scratch.push_back(sys::mount_id(top.get()));
 }
 
+}  // namespace
+
+Fd cover(int rootfd, const std::string& dir, const CoverOptions& opts) {
+  Fd old = inroot::open(rootfd, dir, O_RDONLY | O_DIRECTORY);
+  const struct stat st = sys::fstat(old.get(), dir);
+  const auto names = sys::list_dir(old.get(), dir);
+  constexpr size_t kMaxEntries = 4096;
+  if (names.size() > kMaxEntries)
+    throw Error(fmt::format("can't cover {}: more than {} entries to show", dir, kMaxEntries));
+  struct Entry {
+    std::string name;
+    Fd fd;
+    struct stat st;
+  };
+  std::vector<Entry> entries;
+  for (const auto& name : names) {
+    if (std::find(opts.hide.begin(), opts.hide.end(), name) != opts.hide.end()) continue;
+    int fd = ::openat(old.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    Entry e{name, Fd(fd), {}};
+    e.st = sys::fstat(fd, name);
+    entries.push_back(std::move(e));
+  }
+  log::verbose("cover: tmpfs on {} ({} entries shown, {} hidden)", dir, entries.size(),
+               names.size() - entries.size());
+  const std::string mopts = fmt::format("mode={:o},size={}", st.st_mode & 07777, opts.size);
+  if (::mount("tmpfs", sys::fd_path(old.get()).c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+              mopts.c_str()) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't mount a tmpfs on {}", dir));
+  }
+  // OLD still shows the directory that was there; this is the tmpfs on it.
+  Fd top = inroot::open(rootfd, dir, O_RDONLY | O_DIRECTORY);
+  // The image's mount is unbindable (see make_unbindable()): its entries
+  // can be bound only while it is not.
+  const std::string root_path = sys::fd_path(rootfd);
+  auto propagation = [&](unsigned long type) {
+    if (::mount(nullptr, root_path.c_str(), nullptr, type, nullptr) != 0) {
+      int err = errno;
+      throw SysError(err, fmt::format("can't change the image mount's propagation to cover {}",
+                                      dir));
+    }
+  };
+  propagation(MS_PRIVATE);
+  for (const auto& e : entries) {
+    const char* n = e.name.c_str();
+    if (S_ISLNK(e.st.st_mode)) {
+      std::string buf(PATH_MAX, '\0');
+      ssize_t len = ::readlinkat(e.fd.get(), "", buf.data(), buf.size());
+      if (len < 0 || ::symlinkat(buf.substr(0, static_cast<size_t>(len)).c_str(), top.get(), n) != 0) {
+        int err = errno;
+        throw SysError(err, fmt::format("can't copy symlink {}/{} onto the cover", dir, e.name));
+      }
+      continue;
+    }
+    int made = S_ISDIR(e.st.st_mode) ? ::mkdirat(top.get(), n, 0755)
+                                     : ::mknodat(top.get(), n, S_IFREG | 0644, 0);
+    if (made != 0) {
+      int err = errno;
+      throw SysError(err, fmt::format("can't create {}/{} on the cover", dir, e.name));
+    }
+    Fd spot(::openat(top.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!spot || ::mount(sys::fd_path(e.fd.get()).c_str(), sys::fd_path(spot.get()).c_str(),
+                         nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      int err = errno;
+      throw SysError(err, fmt::format("can't show {}/{} on the cover", dir, e.name));
+    }
+    // What is shown is still the image: a later cover may cover it too.
+    if (opts.views) {
+      Fd shown(::openat(top.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+      if (shown) opts.views->push_back(sys::mount_id(shown.get()));
+    }
+  }
+  propagation(MS_UNBINDABLE);
+  return top;
+}
+
+namespace {
+
 // Make the missing DST of M appear in a read-only image: cover its nearest
 // existing ancestor (never the image's root) with a small tmpfs that shows
 // what the ancestor held, each entry bound from the image (symlinks
@@ -113,83 +192,25 @@ Fd cover_and_create(const Mount& m, int rootfd, std::vector<unsigned long long>&
     throw SysError(EROFS, fmt::format("can't create bind destination {} for {}: the image is "
                                       "read-only and has no {}", m.dst, m.why,
                                       path::join("/", m.dst.substr(1, m.dst.find('/', 1) - 1))));
-  Fd old = inroot::open(rootfd, anc, O_RDONLY | O_DIRECTORY);
-  // Only the image's own directories are covered (on its mount, on a tmpfs
-  // ch-run made, or shown by an earlier cover): never a bind of host files.
-  const unsigned long long at = sys::mount_id(old.get());
-  if (at != sys::mount_id(rootfd) && std::find(scratch.begin(), scratch.end(), at) == scratch.end() &&
-      std::find(views.begin(), views.end(), at) == views.end())
-    throw Error(fmt::format("can't create bind destination {} for {}: {} is a bind of host "
-                            "files", m.dst, m.why, anc));
-  const struct stat st = sys::fstat(old.get(), anc);
-  const auto names = sys::list_dir(old.get(), anc);
-  constexpr size_t kMaxEntries = 4096;
-  if (names.size() > kMaxEntries)
-    throw Error(fmt::format("can't create bind destination {} for {}: the image is read-only and "
-                            "{} has more than {} entries to show around it", m.dst, m.why, anc,
-                            kMaxEntries));
-  struct Entry {
-    std::string name;
-    Fd fd;
-    struct stat st;
-  };
-  std::vector<Entry> entries;
-  for (const auto& name : names) {
-    int fd = ::openat(old.get(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) continue;
-    Entry e{name, Fd(fd), {}};
-    e.st = sys::fstat(fd, name);
-    entries.push_back(std::move(e));
+  {
+    // Only the image's own directories are covered (on its mount, on a tmpfs
+    // ch-run made, or shown by an earlier cover): never a bind of host files.
+    Fd old = inroot::open(rootfd, anc, O_PATH | O_DIRECTORY);
+    const unsigned long long at = sys::mount_id(old.get());
+    if (at != sys::mount_id(rootfd) && std::find(scratch.begin(), scratch.end(), at) == scratch.end() &&
+        std::find(views.begin(), views.end(), at) == views.end())
+      throw Error(fmt::format("can't create bind destination {} for {}: {} is a bind of host "
+                              "files", m.dst, m.why, anc));
   }
-  log::verbose("cover: tmpfs on {} ({} entries shown) to create {} for {}", anc, entries.size(),
-               m.dst, m.why);
-  const std::string opts = fmt::format("mode={:o},size=1m", st.st_mode & 07777);
-  if (::mount("tmpfs", sys::fd_path(old.get()).c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-              opts.c_str()) != 0) {
-    int e = errno;
-    throw SysError(e, fmt::format("can't mount a tmpfs on {} to create {}", anc, m.dst));
+  log::verbose("cover: {} to create {} for {}", anc, m.dst, m.why);
+  CoverOptions opts;
+  opts.views = &views;
+  Fd top;
+  try {
+    top = cover(rootfd, anc, opts);
+  } catch (const Error& e) {
+    throw Error(fmt::format("can't create bind destination {} for {}: {}", m.dst, m.why, e.what()));
   }
-  // OLD still shows the image's directory; this is the tmpfs on it.
-  Fd top = inroot::open(rootfd, anc, O_RDONLY | O_DIRECTORY);
-  // The image's mount is unbindable (see make_unbindable()): its entries
-  // can be bound only while it is not.
-  const std::string root_path = sys::fd_path(rootfd);
-  auto propagation = [&](unsigned long type) {
-    if (::mount(nullptr, root_path.c_str(), nullptr, type, nullptr) != 0) {
-      int err = errno;
-      throw SysError(err, fmt::format("can't change the image mount's propagation to cover {}",
-                                      anc));
-    }
-  };
-  propagation(MS_PRIVATE);
-  for (const auto& e : entries) {
-    const char* n = e.name.c_str();
-    if (S_ISLNK(e.st.st_mode)) {
-      std::string buf(PATH_MAX, '\0');
-      ssize_t len = ::readlinkat(e.fd.get(), "", buf.data(), buf.size());
-      if (len < 0 || ::symlinkat(buf.substr(0, static_cast<size_t>(len)).c_str(), top.get(), n) != 0) {
-        int err = errno;
-        throw SysError(err, fmt::format("can't copy symlink {}/{} onto the cover", anc, e.name));
-      }
-      continue;
-    }
-    int made = S_ISDIR(e.st.st_mode) ? ::mkdirat(top.get(), n, 0755)
-                                     : ::mknodat(top.get(), n, S_IFREG | 0644, 0);
-    if (made != 0) {
-      int err = errno;
-      throw SysError(err, fmt::format("can't create {}/{} on the cover", anc, e.name));
-    }
-    Fd spot(::openat(top.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (!spot || ::mount(sys::fd_path(e.fd.get()).c_str(), sys::fd_path(spot.get()).c_str(),
-                         nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-      int err = errno;
-      throw SysError(err, fmt::format("can't show {}/{} on the cover", anc, e.name));
-    }
-    // What is shown is still the image: a later cover may cover it too.
-    Fd shown(::openat(top.get(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (shown) views.push_back(sys::mount_id(shown.get()));
-  }
-  propagation(MS_UNBINDABLE);
   scratch.push_back(sys::mount_id(top.get()));
   Fd made = m.src_is_dir ? inroot::mkdirs(rootfd, m.dst, 0755, scratch)
                          : inroot::make_file(rootfd, m.dst, 0644, scratch);

@@ -15,6 +15,7 @@
 #include "chute/passwd.hpp"
 #include "chute/squash.hpp"
 #include "chute/path.hpp"
+#include "chute/site.hpp"
 #include "chute/sys.hpp"
 
 extern char** environ;
@@ -204,6 +205,18 @@ Plan make_plan(const Config& c, const HostFacts& host) {
                         false, true, "--home"});
   }
 
+  // The site configuration's binds: where the host has them.
+  const site::Config site = host.site ? *host.site : site::load(host.env);
+  for (const auto& b : site.binds) {
+    auto st = sys::try_stat(b.src);
+    if (!st) {
+      log::debug("site bind: host has no {}: skipped", b.src);
+      continue;
+    }
+    p.mounts.push_back({Mount::Kind::kBind, Mount::Need::kCreateDst, b.src, b.dst, b.readonly,
+                        S_ISDIR(st->st_mode), "site bind"});
+  }
+
   // User binds, last, in command-line order.
   for (const auto& b : c.binds) {
     auto st = sys::try_stat(b.src);
@@ -215,11 +228,34 @@ Plan make_plan(const Config& c, const HostFacts& host) {
                         S_ISDIR(st->st_mode), "--bind"});
   }
 
+  // --gpu, --device, --mpi: host files and variables.
+  Environment job_env = host.env;
+  if (c.inject.any()) {
+    if (c.join_pid)
+      throw Error("--join-pid can't be combined with --gpu, --device or --mpi (the container "
+                  "exists already)");
+    p.inject = inject::make(c.inject, site, host.env);
+    for (const auto& kv : p.inject.env) {
+      auto eq = kv.find('=');
+      job_env.set(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    if (!p.inject.binaries.empty()) {
+      auto path_var = job_env.get("PATH");
+      std::string v = path_var && !path_var->empty() ? std::string(*path_var) + ":" : "";
+      job_env.set("PATH", v + inject::kBinDir);
+    }
+    if (log::level() >= log::kDebug) log::debug("injected:\n{}", p.inject.describe());
+  }
+
   if (p.image.kind == ImageKind::kSquash) {
     std::vector<std::string> sources;
     for (const auto& m : p.mounts)
       if (m.kind == Mount::Kind::kBind)
         if (auto real = sys::try_canonical(m.src)) sources.push_back(*real);
+    for (const auto& f : p.inject.libraries) sources.push_back(f.host);
+    for (const auto& f : p.inject.binaries) sources.push_back(f.host);
+    for (const auto& b : p.inject.binds)
+      if (auto real = sys::try_canonical(b.host)) sources.push_back(*real);
     p.squash_mount = squash_mount_point(c.mount_dir, sources);
   }
 
@@ -237,7 +273,7 @@ Plan make_plan(const Config& c, const HostFacts& host) {
   p.env.ops = c.env_ops;
   p.env.expand = !c.env_no_expand;
   p.env.home = home_in;
-  p.host_env = host.env;
+  p.host_env = std::move(job_env);
   p.argv = c.argv;
   p.cwd = c.cd;
   if (c.join_pid && (c.join || c.join_ct || c.join_tag))

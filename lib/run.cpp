@@ -19,6 +19,7 @@
 #include "chute/error.hpp"
 #include "chute/fuse_server.hpp"
 #include "chute/image.hpp"
+#include "chute/inject.hpp"
 #include "chute/job.hpp"
 #include "chute/join.hpp"
 #include "chute/log.hpp"
@@ -130,6 +131,10 @@ job::Spec set_up(const Plan& plan, Fd root) {
   log::trace("stage: passwd installed");
   mount::apply(plan.mounts, root.get());
   log::trace("stage: mounts made");
+  if (!plan.inject.empty()) {
+    inject::apply(plan.inject, root.get(), plan.write_fake.has_value());
+    log::trace("stage: host files injected");
+  }
   mount::pivot(root.get());
   root.reset();
   log::trace("stage: pivoted");

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -196,6 +197,58 @@ ssize_t receive_message(int s, size_t max, std::string& text, std::vector<Fd>* f
   }
   errno = saved;
   return n;
+}
+
+Output run_capture(const std::vector<std::string>& argv, int rootfd) {
+  if (argv.empty()) throw Error("run_capture: no program");
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't run {}: pipe", argv[0]));
+  }
+  Fd rd(p[0]), wr(p[1]);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  char path_var[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  char* envp[] = {path_var, nullptr};
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("can't run {}: fork", argv[0]));
+  }
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, STDIN_FILENO);
+    ::dup2(wr.get(), STDOUT_FILENO);
+    ::dup2(wr.get(), STDERR_FILENO);
+    if (rootfd >= 0 && (::fchdir(rootfd) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0)) {
+      const char m[] = "can't chroot into the image\n";
+      [[maybe_unused]] auto n = ::write(STDERR_FILENO, m, sizeof m - 1);
+      ::_exit(127);
+    }
+    ::execve(args[0], args.data(), envp);
+    const char m[] = "can't execute\n";
+    [[maybe_unused]] auto n = ::write(STDERR_FILENO, m, sizeof m - 1);
+    ::_exit(127);
+  }
+  wr.reset();
+  Output out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(rd.get(), buf, sizeof buf);
+    if (n > 0) {
+      if (out.text.size() < (16u << 20)) out.text.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  out.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return out;
 }
 
 }  // namespace chute::sys

@@ -31,6 +31,19 @@ void make_readonly(int fd, std::string_view name, bool recursive);
 // The remount fallback of make_readonly(), for one mount; exposed for tests.
 void remount_readonly(int fd, std::string_view name);
 
+struct CoverOptions {
+  std::vector<std::string> hide;                    // entry names not shown
+  std::vector<unsigned long long>* views = nullptr; // gets the mount ids of what is shown
+  std::string size = "1m";
+};
+
+// Cover directory DIR of the tree whose root is ROOTFD with a tmpfs that
+// shows what DIR held: each entry bound (recursively) from what was there,
+// symlinks copied, OPTS.hide left out. Returns the tmpfs's root, writable:
+// the caller adds what it needs, then makes it read-only (make_readonly).
+// At most 4096 entries.
+Fd cover(int rootfd, const std::string& dir, const CoverOptions& opts);
+
 // Make MOUNTS, in order, in the tree whose root is ROOTFD.
 void apply(const std::vector<Mount>& mounts, int rootfd);
 

@@ -13,7 +13,9 @@
 #include "chute/env.hpp"
 #include "chute/idmap.hpp"
 #include "chute/image_ref.hpp"
+#include "chute/inject.hpp"
 #include "chute/join.hpp"
+#include "chute/site.hpp"
 
 namespace chute {
 
@@ -38,6 +40,7 @@ struct Config {
   std::optional<std::string> join_ct;
   std::optional<std::string> join_tag;
   std::optional<pid_t> join_pid;
+  inject::Request inject;                  // --gpu, --device, -d, --cdi-dirs, --mpi, --warn-only
   int verbosity = 0;   // -3 .. 3
 };
 
@@ -47,6 +50,7 @@ struct HostFacts {
   gid_t gid = 0;
   pid_t parent = 0;   // the default --join tag
   Environment env;
+  std::optional<site::Config> site;   // the site configuration; read from the host when absent
   static HostFacts current();
 };
 
@@ -84,6 +88,7 @@ struct Plan {
   std::optional<std::string> cwd;
   std::optional<join::Group> join;     // --join with more than one process expected
   std::optional<pid_t> join_pid;       // --join-pid
+  inject::Plan inject;                 // --gpu, --device, --mpi
   int verbosity = 0;
 };
 

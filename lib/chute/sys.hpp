@@ -54,6 +54,17 @@ bool send_message(int s, std::string_view text, std::span<const int> fds = {});
 // byte count: 0 at end of file, -1 on error (errno set).
 ssize_t receive_message(int s, size_t max, std::string& text, std::vector<Fd>* fds);
 
+// Run program ARGV[0] (an absolute path) with ARGV, stdin from /dev/null and
+// only PATH in its environment, and return its exit status (128+N when
+// killed by signal N; 127 when it could not be executed) and what it wrote
+// to stdout and stderr together. If ROOTFD >= 0 the child chroot(2)s into
+// that directory first (it must be allowed to: in chute's namespace).
+struct Output {
+  int status = 0;
+  std::string text;
+};
+Output run_capture(const std::vector<std::string>& argv, int rootfd = -1);
+
 // Current working directory, or "" if it cannot be read.
 std::string getcwd_or_empty();
 
