@@ -34,8 +34,8 @@ for d in nvidiactl nvidia0 nvidia1 nvidia-uvm; do echo "fake $d" > "$fake/dev/$d
 echo "fake cap1" > "$fake/dev/nvidia-caps/nvidia-cap1"
 for g in 0 1; do
     mkdir -p "$fake/proc/driver/nvidia/gpus/0000:0$g:00.0"
-    printf 'Model: \t\t Fake GPU\nGPU UUID: \t GPU-0000000$g-1111-2222-3333-444444444444\nDevice Minor: \t %s\n' \
-        "$g" > "$fake/proc/driver/nvidia/gpus/0000:0$g:00.0/information"
+    printf 'Model: \t\t Fake GPU\nGPU UUID: \t GPU-0000000%s-1111-2222-3333-444444444444\nDevice Minor: \t %s\n' \
+        "$g" "$g" > "$fake/proc/driver/nvidia/gpus/0000:0$g:00.0/information"
 done
 uuid1=GPU-00000001-1111-2222-3333-444444444444
 
@@ -91,7 +91,7 @@ for im in "dir:$gimg" "squash:$gsq"; do
     like "$out" "fake nvidia1" "$k: NVIDIA_VISIBLE_DEVICES=1: /dev/nvidia1 is there"
     like "$out" "^$uuid1$" "$k: NVIDIA_VISIBLE_DEVICES=1: CUDA_VISIBLE_DEVICES is GPU 1's UUID"
     NVIDIA_VISIBLE_DEVICES=$uuid1 run "$CH_RUN" --gpu "$i" -- sh -c 'ls /dev/nvidia0 2>&1; cat /dev/nvidia1'
-    like "$out" "No such file.*fake nvidia1" "$k: NVIDIA_VISIBLE_DEVICES=UUID selects by UUID"
+    like "$(echo $out)" "No such file.*fake nvidia1" "$k: NVIDIA_VISIBLE_DEVICES=UUID selects by UUID"
     NVIDIA_VISIBLE_DEVICES=none run "$CH_RUN" --gpu "$i" -- sh -c 'ls /dev/nvidia0 /dev/nvidia1 2>&1 | grep -c "No such"; dlprobe libcuda.so.1 fake_value'
     is "$out" "$(printf '2\n4242')" "$k: NVIDIA_VISIBLE_DEVICES=none: no GPU device, the driver libraries still"
     NVIDIA_VISIBLE_DEVICES=7 run "$CH_RUN" --gpu "$i" -- true
