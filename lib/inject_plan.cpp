@@ -335,7 +335,21 @@ void nvidia(Plan& p, const site::Config& site, const Environment& env) {
         libs.add(f, why);
     }
   } else {
-    auto missing = libs.find(site.nvidia.libraries, site.library_dirs, site.gpu_ldcache, why);
+    // NVIDIA_DRIVER_CAPABILITIES: compute and utility always; more on request.
+    std::vector<std::string> patterns = site.nvidia.libraries;
+    if (auto caps = env.get("NVIDIA_DRIVER_CAPABILITIES")) {
+      std::string s(*caps);
+      size_t start = 0;
+      while (start <= s.size()) {
+        size_t comma = s.find(',', start);
+        if (comma == std::string::npos) comma = s.size();
+        std::string cap = s.substr(start, comma - start);
+        start = comma + 1;
+        for (const auto& [name, pats] : site.nvidia.capabilities)
+          if (cap == name || cap == "all") patterns.insert(patterns.end(), pats.begin(), pats.end());
+      }
+    }
+    auto missing = libs.find(patterns, site.library_dirs, site.gpu_ldcache, why);
     if (std::find(missing.begin(), missing.end(), "libcuda.so*") != missing.end())
       log::warn("--gpu: no libcuda.so found on the host (searched {}the linker cache)",
                 site.library_dirs.empty() ? ""

@@ -22,8 +22,21 @@ Config defaults() {
   c.nvidia.devices = {"/dev/nvidiactl", "/dev/nvidia[0-9]*", "/dev/nvidia-uvm",
                       "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset", "/dev/nvidia-caps/*",
                       "/dev/dri/card*", "/dev/dri/renderD*"};
-  c.nvidia.libraries = {"libcuda.so*", "libcudadebugger.so*", "libnvidia-*.so*",
-                        "libnvcuvid.so*", "libnvoptix.so*", "lib*_nvidia.so*"};
+  // compute and utility, as NVIDIA's container toolkit injects by default;
+  // the rest by NVIDIA_DRIVER_CAPABILITIES.
+  c.nvidia.libraries = {"libcuda.so*", "libcudadebugger.so*", "libnvidia-ml.so*",
+                        "libnvidia-ptxjitcompiler.so*", "libnvidia-nvvm.so*",
+                        "libnvidia-cfg.so*", "libnvidia-opencl.so*", "libnvidia-gpucomp.so*",
+                        "libnvidia-allocator.so*", "libnvidia-pkcs11*.so*"};
+  c.nvidia.capabilities["video"] = {"libnvcuvid.so*", "libnvidia-encode.so*",
+                                    "libnvidia-opticalflow.so*"};
+  c.nvidia.capabilities["graphics"] = {
+      "libnvidia-glcore.so*", "libnvidia-tls.so*", "libnvidia-glsi.so*",
+      "libnvidia-glvkspirv.so*", "libnvidia-eglcore.so*", "libnvidia-rtcore.so*",
+      "libnvoptix.so*", "libGLX_nvidia.so*", "libEGL_nvidia.so*", "libGLESv2_nvidia.so*",
+      "libGLESv1_CM_nvidia.so*", "libnvidia-egl-*.so*"};
+  c.nvidia.capabilities["display"] = {"libnvidia-fbc.so*"};
+  c.nvidia.capabilities["ngx"] = {"libnvidia-ngx.so*"};
   c.nvidia.binaries = {"nvidia-smi", "nvidia-debugdump", "nvidia-persistenced",
                        "nvidia-cuda-mps-control", "nvidia-cuda-mps-server"};
   c.nvidia.files = {"/run/nvidia-persistenced/socket"};
@@ -97,7 +110,14 @@ void apply_vendor(Vendor& vd, const doc::Value& v, const std::string& where) {
     else if (key == "libraries") vd.libraries = doc::as_strings(val, w);
     else if (key == "binaries") vd.binaries = doc::as_strings(val, w);
     else if (key == "files") vd.files = absolute_paths(val, w);
-    else throw Error(fmt::format("{}: unknown key (known: devices, libraries, binaries, files)", w));
+    else if (key == "capabilities") {
+      need_object(val, w);
+      for (const auto& [cap, pats] : val.items())
+        vd.capabilities[cap] = doc::as_strings(pats, w + "." + cap);
+    } else {
+      throw Error(fmt::format("{}: unknown key (known: devices, libraries, binaries, files, "
+                              "capabilities)", w));
+    }
   }
 }
 

@@ -28,6 +28,10 @@ struct Vendor {
   std::vector<std::string> libraries;
   std::vector<std::string> binaries;
   std::vector<std::string> files;   // other host files (sockets) bound at the same path, if present
+  // More library patterns per driver capability ("video", "graphics", ...),
+  // added when NVIDIA_DRIVER_CAPABILITIES names it (or is "all"). The
+  // libraries above are those of "compute" and "utility", always injected.
+  std::map<std::string, std::vector<std::string>> capabilities;
 };
 
 // An MPI profile for --mpi=NAME: host libraries bound over the image's (or

@@ -19,6 +19,7 @@ build () {  # OUTPUT SONAME [CC-ARGS...]
         || { echo "Bail out! can't build $out"; exit 1; }
 }
 build "$fake/lib/libcuda.so.1" libcuda.so.1 -DVALUE=4242 "$INJECT_SRC/fakelib.c"
+build "$fake/lib/libnvcuvid.so.1" libnvcuvid.so.1 -DVALUE=77 "$INJECT_SRC/fakelib.c"
 build "$fake/mpi/libmpi.so.40" libmpi.so.40 -DVALUE=40 "$INJECT_SRC/fakelib.c"
 build "$fake/old/libmpi.so.40" libmpi.so.40 -DVALUE=1 "$INJECT_SRC/fakelib.c"
 build "$fake/old/libmpi.so.12" libmpi.so.12 -DVALUE=12 "$INJECT_SRC/fakelib.c"
@@ -98,6 +99,12 @@ for im in "dir:$gimg" "squash:$gsq"; do
     is "$rc" 31 "$k: NVIDIA_VISIBLE_DEVICES=7: exit 31"
     like "$err" 'GPU "7".*GPUs: 0, 1' "$k: ... naming the GPU and the ones there are"
 done
+run "$CH_RUN" --gpu "$gimg" -- dlprobe libnvcuvid.so.1 fake_value
+is "$rc" 2 "--gpu: the video library is not injected by default (compute, utility)"
+NVIDIA_DRIVER_CAPABILITIES=compute,video run "$CH_RUN" --gpu "$gimg" -- dlprobe libnvcuvid.so.1 fake_value
+is "$rc/$out" "0/77" "NVIDIA_DRIVER_CAPABILITIES=compute,video: it is"
+NVIDIA_DRIVER_CAPABILITIES=all run "$CH_RUN" --gpu "$gimg" -- dlprobe libnvcuvid.so.1 fake_value
+is "$rc/$out" "0/77" "NVIDIA_DRIVER_CAPABILITIES=all: it is"
 after=$(cd "$gimg" && find . -printf '%p %s %T@\n' | sort | md5sum)
 is "$after" "$before" "the image directory is unchanged after all that"
 is "$(md5sum < "$gimg/etc/ld.so.cache")" "$cache_sum" "the image's own linker cache is unchanged"
