@@ -139,7 +139,8 @@ std::string fingerprint(const Plan& p, dev_t dev, ino_t ino) {
   }
   line("mounts", std::to_string(i));
   // --gpu, --device, --mpi: what they put in, one item a line.
-  std::string_view inj = p.inject.describe();
+  const std::string described = p.inject.describe();
+  std::string_view inj = described;
   size_t j = 0;
   while (!inj.empty()) {
     size_t nl = inj.find('\n');

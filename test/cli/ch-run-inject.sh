@@ -111,6 +111,28 @@ is "$(md5sum < "$gimg/etc/ld.so.cache")" "$cache_sum" "the image's own linker ca
 run "$CH_RUN" "$gimg" -- dlprobe libcuda.so.1 fake_value
 is "$rc" 2 "a run without --gpu after runs with it still lacks libcuda.so.1"
 
+# --join: the peers share the first one's injected container; a peer that
+# asks for something else is refused.
+t=inject-$$
+for im in "dir:$gimg" "squash:$gsq"; do
+    k=${im%%:*}
+    i=${im#*:}
+    ns='sleep 1; echo "$(readlink /proc/self/ns/mnt) $(dlprobe libcuda.so.1 fake_value)"'
+    timeout 60 "$CH_RUN" --join-ct=2 --join-tag="$t-$k" --gpu "$i" -- sh -c "$ns" > "$scratch/j1" 2>&1 &
+    p1=$!
+    timeout 60 "$CH_RUN" --join-ct=2 --join-tag="$t-$k" --gpu "$i" -- sh -c "$ns" > "$scratch/j2" 2>&1
+    wait $p1
+    is "$(sort -u "$scratch/j1" "$scratch/j2" | wc -l)/$(cut -d' ' -f2 "$scratch/j1")" "1/4242" \
+        "$k: --join --gpu: both processes in one container, with libcuda.so.1"
+    timeout 60 "$CH_RUN" --join-ct=2 --join-tag="$t-$k-x" --gpu "$i" -- sleep 2 &
+    p1=$!
+    sleep 0.5
+    run timeout 60 "$CH_RUN" --join-ct=2 --join-tag="$t-$k-x" "$i" -- true
+    wait $p1
+    is "$rc" 31 "$k: --join: a peer without --gpu is refused"
+    like "$err" "injected" "$k: ... naming the difference"
+done
+
 # No GPU on the host.
 empty=$scratch/nogpu
 mkdir -p "$empty/dev"

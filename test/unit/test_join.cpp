@@ -145,3 +145,19 @@ TEST_CASE("join fingerprint: same plan, same text; a difference is named") {
   e.verbosity = 2;
   CHECK(join::fingerprint(e, 1, 2) == join::fingerprint(a, 1, 2));
 }
+
+TEST_CASE("join fingerprint: what --gpu, --device and --mpi inject is part of it") {
+  Plan a = plan_with_bind("/mnt");
+  Plan b = a;
+  b.inject.libraries.push_back({"/host/lib/libcuda.so.1", "libcuda.so.1", "--gpu (nvidia)"});
+  b.inject.binds.push_back({"/dev/nvidia0", "/dev/nvidia0", false, true, "--gpu (nvidia)"});
+  const std::string fb = join::fingerprint(b, 1, 2);
+  CHECK_THAT(fb, Contains("injected 1: lib libcuda.so.1 /host/lib/libcuda.so.1"));
+  CHECK_THAT(fb, Contains("injected 2: bind /dev/nvidia0 /dev/nvidia0"));
+  CHECK_THAT(fb, Contains("injected: 2"));
+  auto d = join::first_difference(join::fingerprint(a, 1, 2), fb);
+  CHECK_THAT(d, Contains("injected"));
+  Plan c = b;
+  c.inject.libraries[0].host = "/other/libcuda.so.1";
+  CHECK_THAT(join::first_difference(join::fingerprint(c, 1, 2), fb), Contains("/other/libcuda.so.1"));
+}
