@@ -242,18 +242,43 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
   for (const auto& d : plan.ldconfig_dirs)
     if (std::find(ldirs.begin(), ldirs.end(), d) == ldirs.end()) ldirs.insert(ldirs.begin(), d);
   ImageLibs image_before(rootfd, ldirs);
-  std::vector<preflight::Library> injected;
-  for (const auto& f : plan.libraries) {
-    elf::Info info;
+  const size_t n = plan.libraries.size();
+  std::vector<elf::Info> infos;
+  std::vector<std::optional<std::string>> there(n);   // the image's file of that name
+  for (size_t i = 0; i < n; ++i) {
+    const auto& f = plan.libraries[i];
     try {
-      info = elf::read_file(f.host);
+      infos.push_back(elf::read_file(f.host));
     } catch (const Error& e) {
       throw Error(fmt::format("{}: {}", f.why, e.what()));
     }
+    there[i] = image_before.where(f.name);
+  }
+  // Which to inject: all but the replace-only ones the image lacks, unless
+  // an injected library needs them (to a fixed point).
+  std::vector<bool> keep(n);
+  for (size_t i = 0; i < n; ++i) keep[i] = !plan.libraries[i].replace_only || there[i];
+  for (bool grew = true; grew;) {
+    grew = false;
+    std::set<std::string> needed;
+    for (size_t i = 0; i < n; ++i)
+      if (keep[i]) needed.insert(infos[i].needed.begin(), infos[i].needed.end());
+    for (size_t i = 0; i < n; ++i)
+      if (!keep[i] && needed.count(plan.libraries[i].name)) keep[i] = grew = true;
+  }
+  std::vector<preflight::Library> injected;
+  bool placed = false;   // anything in kLibDir: the linker cache must list it
+  for (size_t i = 0; i < n; ++i) {
+    const auto& f = plan.libraries[i];
     std::string dst;
-    if (auto there = image_before.where(f.name)) {
-      Fd target = inroot::open(rootfd, *there, O_PATH);
-      dst = *there;
+    if (!keep[i]) {
+      log::verbose("inject: {}: the image has no {} and nothing injected needs it: left out ({})",
+                   f.host, f.name, f.why);
+      continue;
+    }
+    if (there[i]) {
+      Fd target = inroot::open(rootfd, *there[i], O_PATH);
+      dst = *there[i];
       log::verbose("inject: {} over the image's {} ({})", f.host, dst, f.why);
       bind_fd_path(f.host, target.get(), f.why, true, rootfd, dst);
     } else {
@@ -261,8 +286,9 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
       Fd spot = make_spot(libdir.get(), f.name, dst, false);
       log::verbose("inject: {} at {} ({})", f.host, dst, f.why);
       bind_fd_path(f.host, spot.get(), f.why, true, rootfd, dst);
+      placed = true;
     }
-    injected.push_back({dst, std::move(info)});
+    injected.push_back({dst, std::move(infos[i])});
   }
   for (const auto& f : plan.binaries) {
     std::string dst = path::join(kBinDir, f.name);
@@ -346,6 +372,7 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
         continue;
       }
       at = path::join(kLibDir, leaf);
+      placed = true;
     }
     if (inroot::try_open(rootfd, at, O_PATH | O_NOFOLLOW)) continue;
     const unsigned long long also[] = {run_id};
@@ -358,7 +385,7 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
 
   // The private linker cache: the image's ldconfig, run in the image, over
   // the image's directories, the injected ones first.
-  if (!injected.empty() || !plan.ldconfig_dirs.empty()) {
+  if (placed || !plan.ldconfig_dirs.empty()) {
     std::string conf = std::string(kLibDir) + "\n";
     for (const auto& d : plan.ldconfig_dirs) conf += d + "\n";
     conf += "include /etc/ld.so.conf\n";

@@ -22,7 +22,8 @@ namespace chute::inject {
 
 std::string Plan::describe() const {
   std::string d;
-  for (const auto& f : libraries) d += fmt::format("lib {} {}\n", f.name, f.host);
+  for (const auto& f : libraries)
+    d += fmt::format("lib {} {}{}\n", f.name, f.host, f.replace_only ? " replace-only" : "");
   for (const auto& f : binaries) d += fmt::format("bin {} {}\n", f.name, f.host);
   for (const auto& b : binds) d += fmt::format("bind {} {} {}\n", b.host, b.dst, b.readonly);
   for (const auto& h : hide_devices) d += fmt::format("hide {}\n", h);
@@ -404,6 +405,7 @@ void mpi(Plan& p, const std::string& name, const site::Config& site) {
   size_t before = p.libraries.size();
   auto missing = libs.find(prof.libraries, prof.library_dirs, true, why);
   for (const auto& m : missing) log::verbose("{}: nothing on the host matches {}", why, m);
+  for (size_t i = before; i < p.libraries.size(); ++i) p.libraries[i].replace_only = true;
   if (p.libraries.size() == before)
     throw Error(fmt::format("{}: none of the profile's libraries is on this host ({})", why,
                             fmt::join(prof.libraries, ", ")));

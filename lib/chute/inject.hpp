@@ -35,6 +35,10 @@ struct File {
   std::string host;   // host path
   std::string name;   // file name in kLibDir or kBinDir (a library's soname)
   std::string why;    // for messages: "--gpu (nvidia)", "--mpi=host", ...
+  // Only over the image's file of that name, or where another injected
+  // library needs it (--mpi: the host's MPI replaces the image's; its
+  // libraries that the image's programs don't use are left out).
+  bool replace_only = false;
 };
 
 // A host path bound at a container path (device files, CDI mounts, sockets).

@@ -74,6 +74,14 @@ for entry in "${images[@]}"; do
     check_probe "mpirun --oversubscribe -np 4 ch-run --join ($k image)" 4
     shm_clean "mpirun --oversubscribe -np 4 ch-run --join ($k image)"
 
+    # The host's Open MPI injected over the image's (--mpi=host, the
+    # built-in profile): the same ranks work, and the libraries are binds.
+    run tmpirun -np 2 "$CH_RUN" --join --mpi=host "$im" -- mpi-probe
+    check_probe "mpirun -np 2 ch-run --join --mpi=host ($k image)" 2
+    shm_clean "mpirun -np 2 ch-run --join --mpi=host ($k image)"
+    run "$CH_RUN" --mpi=host "$im" -- sh -c 'grep -c " /[^ ]*libmpi\.so\.40[.0-9]* " /proc/self/mountinfo'
+    is "$rc/$out" "0/1" "ch-run --mpi=host ($k image): the image's libmpi.so.40 is the host's, bound over it"
+
     run tmpirun -np 2 "$CH_RUN" "$im" -- mpi-probe
     check_refused "mpirun -np 2 ch-run without --join ($k image)"
     shm_clean "mpirun -np 2 ch-run without --join ($k image)"
@@ -105,6 +113,10 @@ else
         run tsrun --mpi=pmix -n 8 -O "$CH_RUN" --join "$im" -- mpi-probe
         check_probe "srun --mpi=pmix -n 8 -O ch-run --join ($k image)" 8
         shm_clean "srun --mpi=pmix -n 8 -O ch-run --join ($k image)"
+
+        run tsrun --mpi=pmix -n 2 "$CH_RUN" --join --mpi=host "$im" -- mpi-probe
+        check_probe "srun --mpi=pmix -n 2 ch-run --join --mpi=host ($k image)" 2
+        shm_clean "srun --mpi=pmix -n 2 ch-run --join --mpi=host ($k image)"
 
         run tsrun --mpi=pmix -n 2 "$CH_RUN" "$im" -- mpi-probe
         check_refused "srun --mpi=pmix -n 2 ch-run without --join ($k image)"
