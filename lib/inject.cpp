@@ -267,6 +267,7 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
       if (!keep[i] && needed.count(plan.libraries[i].name)) keep[i] = grew = true;
   }
   std::vector<preflight::Library> injected;
+  std::vector<std::string> abi_problems;   // replace-only libraries the image has another ABI of
   bool placed = false;   // anything in kLibDir: the linker cache must list it
   for (size_t i = 0; i < n; ++i) {
     const auto& f = plan.libraries[i];
@@ -274,6 +275,19 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
     if (!keep[i]) {
       log::verbose("inject: {}: the image has no {} and nothing injected needs it: left out ({})",
                    f.host, f.name, f.why);
+      // libmpi.so.40 from the host, libmpi.so.12 in the image: the image's
+      // programs would go on using their own.
+      const auto so = f.name.find(".so.");
+      if (so != std::string::npos) {
+        std::string others;
+        for (const auto& o : image_before.names_with_prefix(f.name.substr(0, so + 4)))
+          if (o.find('.', so + 4) == std::string::npos)
+            others += (others.empty() ? "" : ", ") + o;
+        if (!others.empty())
+          abi_problems.push_back(fmt::format(
+              "host {} and the image's {} have different ABIs (sonames differ): the image's "
+              "programs would not use the injected library ({})", f.name, others, f.why));
+      }
       continue;
     }
     if (there[i]) {
@@ -298,12 +312,13 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
   }
 
   // Preflight: will the injected libraries load in this image?
-  if (!injected.empty()) {
+  if (!injected.empty() || !abi_problems.empty()) {
     ImageLibs image(rootfd, ldirs);
     preflight::Image view;
-    view.find = [&](const std::string& n) { return image.find(n); };
+    view.find = [&](const std::string& name) { return image.find(name); };
     view.names_with_prefix = [&](const std::string& p) { return image.names_with_prefix(p); };
     auto problems = preflight::check(injected, view);
+    for (auto& a : abi_problems) problems.push_back({"", std::move(a)});
     for (const auto& pr : problems) log::warn("preflight: {}", pr.message);
     if (!problems.empty() && !plan.warn_only)
       throw Error(fmt::format("preflight: {} problem{} with the injected libraries (see above; "

@@ -147,6 +147,22 @@ run "$CH_RUN" --gpu=maybe "$gimg" -- true
 is "$rc" 31 "--gpu=maybe: exit 31"
 like "$err" "gpu: invalid value" "... naming the bad value"
 
+# AMD: /dev/kfd and the render nodes, the ROCm runtime libraries.
+amd=$scratch/amd
+mkdir -p "$amd/dev/dri" "$amd/lib"
+echo "fake kfd" > "$amd/dev/kfd"
+echo "fake renderD128" > "$amd/dev/dri/renderD128"
+build "$amd/lib/libhsa-runtime64.so.1" libhsa-runtime64.so.1 -DVALUE=64 "$INJECT_SRC/fakelib.c"
+printf 'gpu:\n  root: %s\n  ldcache: false\n  library-dirs: [%s]\n' "$amd" "$amd/lib" > "$scratch/amd.yaml"
+for im in "dir:$gimg" "squash:$gsq"; do
+    k=${im%%:*}
+    i=${im#*:}
+    CHUTE_CONFIG=$scratch/amd.yaml run "$CH_RUN" --gpu "$i" -- \
+        sh -c 'cat /dev/kfd /dev/dri/renderD128; dlprobe libhsa-runtime64.so.1 fake_value'
+    is "$rc/$out" "0/$(printf 'fake kfd\nfake renderD128\n64')" \
+        "$k: --gpu on an AMD host: /dev/kfd, the render node and the ROCm runtime"
+done
+
 # Preflight: a host library that needs a newer glibc than the image has.
 printf 'gpu:\n  root: %s\n  ldcache: false\n  library-dirs: [%s]\n' "$fake" "$fake/bad" > "$scratch/bad.yaml"
 CHUTE_CONFIG=$scratch/bad.yaml run "$CH_RUN" --gpu "$gimg" -- echo ran
