@@ -14,19 +14,32 @@ prefix=$(meson introspect --buildoptions "$BUILD_ROOT" | python3 -c \
 libdir=$(meson introspect --buildoptions "$BUILD_ROOT" | python3 -c \
     'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="libdir"))')
 root=$dest$prefix
-for f in bin/ch-run bin/ch-checkns bin/ch-convert share/man/man1/ch-run.1 \
-         share/man/man1/ch-checkns.1 share/man/man1/ch-convert.1 \
-         include/chute/plan.hpp "$libdir/pkgconfig/chute.pc"; do
+sysconfdir=$(meson introspect --buildoptions "$BUILD_ROOT" | python3 -c \
+    'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="sysconfdir"))')
+case $sysconfdir in
+    /*) conf=$dest$sysconfdir/chute/chute.yaml ;;
+    *)  conf=$root/$sysconfdir/chute/chute.yaml ;;
+esac
+for f in bin/ch-run bin/ch-checkns bin/ch-convert bin/ch-fromhost share/man/man1/ch-run.1 \
+         share/man/man1/ch-checkns.1 share/man/man1/ch-convert.1 share/man/man1/ch-fromhost.1 \
+         share/man/man5/chute.yaml.5 include/chute/plan.hpp "$libdir/pkgconfig/chute.pc"; do
     [ -e "$root/$f" ] && ok "installed $f" || not_ok "installed $f"
 done
+[ -f "$conf" ] && ok "installed the site configuration" || not_ok "installed the site configuration" "no $conf"
+# Every key is commented out: the file is read as empty and changes nothing.
+run env CHUTE_CONFIG="$conf" "$root/bin/ch-run" "$img" -- probe exit 5
+is "$rc|$err" "5|" "the installed site configuration is valid and changes nothing"
+echo "# edited by the site" >> "$conf"
+run meson install -C "$BUILD_ROOT" --no-rebuild --destdir "$dest" --quiet
+is "$(tail -n 1 "$conf")" "# edited by the site" "installing again keeps the site's edited configuration"
 so=$(ls "$root/$libdir"/libchute.so.* 2>/dev/null | head -1)
 [ -n "$so" ] && ok "installed libchute.so" || not_ok "installed libchute.so"
 
 run "$root/bin/ch-run" "$img" -- probe exit 3
 is "$rc" 3 "the installed ch-run runs a container"
-for page in ch-run ch-convert ch-checkns; do
-    run man --warnings -l "$root/share/man/man1/$page.1"
-    is "$rc|$err" "0|" "the installed $page(1) renders without warnings"
+for page in man1/ch-run.1 man1/ch-convert.1 man1/ch-checkns.1 man1/ch-fromhost.1 man5/chute.yaml.5; do
+    run man --warnings -l "$root/share/man/$page"
+    is "$rc|$err" "0|" "the installed $page renders without warnings"
 done
 tar -C "$img" -cf "$scratch/img.tar" .
 run "$root/bin/ch-convert" -q "$scratch/img.tar" "$scratch/conv.sqfs"
