@@ -19,18 +19,31 @@ namespace {
 constexpr size_t kMaxBytes = 4 << 20;
 constexpr int kMaxDepth = 64;
 
-Value from_yaml(const YAML::Node& n, int depth, std::string_view name) {
+// YAML aliases let a few bytes name a large tree many times over ("billion
+// laughs"), and each use is copied here. BUDGET: what the copy may still
+// cost, one per node plus the bytes of each scalar. A document without
+// aliases costs less than twice its size; parse() allows four times its
+// size and 256 Ki more, room for any reasonable use of aliases.
+void spend(size_t& budget, size_t cost, std::string_view name) {
+  if (cost > budget)
+    throw Error(fmt::format("{}: too large once its YAML aliases are expanded", name));
+  budget -= cost;
+}
+
+Value from_yaml(const YAML::Node& n, int depth, std::string_view name, size_t& budget) {
   if (depth > kMaxDepth)
     throw Error(fmt::format("{}: nested more than {} levels deep", name, kMaxDepth));
+  spend(budget, 1, name);
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
       return nullptr;
     case YAML::NodeType::Scalar:
+      spend(budget, n.Scalar().size(), name);
       return n.Scalar();
     case YAML::NodeType::Sequence: {
       Value a = Value::array();
-      for (const auto& e : n) a.push_back(from_yaml(e, depth + 1, name));
+      for (const auto& e : n) a.push_back(from_yaml(e, depth + 1, name, budget));
       return a;
     }
     case YAML::NodeType::Map: {
@@ -39,7 +52,8 @@ Value from_yaml(const YAML::Node& n, int depth, std::string_view name) {
         if (!kv.first.IsScalar())
           throw Error(fmt::format("{}: line {}: a key that is not a scalar", name,
                                   kv.first.Mark().line + 1));
-        o[kv.first.Scalar()] = from_yaml(kv.second, depth + 1, name);
+        spend(budget, kv.first.Scalar().size(), name);
+        o[kv.first.Scalar()] = from_yaml(kv.second, depth + 1, name, budget);
       }
       return o;
     }
@@ -64,14 +78,17 @@ Value parse(std::string_view text, std::string_view name) {
   }
   try {
     YAML::Node root = YAML::Load(std::string(text));
-    return from_yaml(root, 0, name);
+    size_t budget = 4 * text.size() + (1 << 18);
+    return from_yaml(root, 0, name, budget);
   } catch (const YAML::Exception& e) {
     throw Error(fmt::format("{}: not valid YAML: line {}: {}", name, e.mark.line + 1, e.msg));
   }
 }
 
 Value load(const std::string& path) {
-  Fd f = sys::open(path, O_RDONLY);
+  // O_NONBLOCK: a FIFO in place of a file must not hang the reader (fstat
+  // then refuses it).
+  Fd f = sys::open(path, O_RDONLY | O_NONBLOCK);
   struct stat st = sys::fstat(f.get(), path);
   if (!S_ISREG(st.st_mode)) throw Error(fmt::format("{}: not a regular file", path));
   if (static_cast<size_t>(st.st_size) > kMaxBytes)

@@ -252,6 +252,8 @@ for im in "dir:$gimg" "squash:$gsq"; do
 done
 CH_RUN_CDI_DIRS=$cdi run "$CH_RUN" --device=example.com/gpu=all "$gimg" -- sh -c 'cat /dev/fakegpu0 /dev/fakegpu1'
 is "$out" "$(printf 'fake nvidia0\nfake nvidia1')" "--device=KIND=all (dirs from CH_RUN_CDI_DIRS): every device"
+CH_RUN_CDI_DIRS=$cdi run "$CH_RUN" --device=example.com/gpu "$gimg" -- sh -c 'cat /dev/fakegpu0 /dev/fakegpu1'
+is "$out" "$(printf 'fake nvidia0\nfake nvidia1')" "--device=KIND alone (Charliecloud's spelling): every device"
 run "$CH_RUN" --device="$cdi/fake.yaml" "$gimg" -- cat /dev/fakegpu1
 is "$rc/$out" "0/fake nvidia1" "--device=SPEC-FILE: the file's devices"
 run "$CH_RUN" --cdi-dirs="$cdi" -d "$gimg" -- sh -c 'echo $FAKE_NIC; cat /dev/fakegpu0'
