@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "chute/error.hpp"
+#include "chute/job.hpp"
 #include "chute/log.hpp"
 #include "chute/sys.hpp"
 
@@ -20,7 +21,8 @@ namespace chute::cli {
 namespace {
 
 enum LongOnly : int {
-  kCdiDirs = 256,
+  kCapDrop = 256,
+  kCdiDirs,
   kDevice,
   kEnvNoExpand,
   kGpu,
@@ -41,6 +43,7 @@ enum LongOnly : int {
 
 const struct option kOptions[] = {
     {"bind", required_argument, nullptr, 'b'},
+    {"cap-drop", required_argument, nullptr, kCapDrop},
     {"cd", required_argument, nullptr, 'c'},
     {"cdi-dirs", required_argument, nullptr, kCdiDirs},
     {"device", required_argument, nullptr, kDevice},
@@ -154,6 +157,11 @@ Parsed parse_ch_run(int argc, const char* const* argv_in) {
         if (*::optarg == '\0') throw Error("--cd: empty directory");
         c.cd = ::optarg;
         break;
+      case kCapDrop: {
+        auto caps = job::parse_cap_list(::optarg);
+        c.cap_drop.insert(c.cap_drop.end(), caps.begin(), caps.end());
+        break;
+      }
       case kCdiDirs:
         if (*::optarg == '\0') throw Error("--cdi-dirs: empty list");
         c.inject.cdi_dirs = ::optarg;
@@ -319,6 +327,8 @@ Run a command in a container, as an ordinary user.
   -b, --bind=SRC[:DST[:ro|rw]]  bind host SRC at image path DST (default:
                              SRC); ":ro" makes it read-only
   -c, --cd=DIR               start the command in DIR (default: /)
+      --cap-drop=CAPS        with -u 0: drop these capabilities (names, comma-
+                             separated, or "all") from the job's bounding set
       --cdi-dirs=DIRS        where --device looks for CDI specs (default:
                              $CH_RUN_CDI_DIRS, else /etc/cdi:/var/run/cdi)
       --device=DEV           inject CDI device DEV (vendor.com/class=name,

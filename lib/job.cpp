@@ -1,12 +1,14 @@
 #include "chute/job.hpp"
 
 #include <fcntl.h>
+#include <sys/capability.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fmt/core.h>
 
@@ -50,6 +52,23 @@ Failure exec(const Spec& spec) noexcept {
     saved = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
     if (!to_null(STDERR_FILENO)) return {Step::kDevNull, errno};
   }
+  // Capabilities: the bounding set as planned, then nothing ambient or
+  // inheritable. The permitted set stays: with no_new_privs, execve(2)
+  // keeps at most what was permitted before it, and a job that is root in
+  // its namespace should keep its bounding set there (any other job loses
+  // everything as it executes). Kernels older than the last capability
+  // libcap knows answer EINVAL for it: nothing to drop there.
+  for (int c : spec.drop_bounding)
+    if (::cap_drop_bound(static_cast<cap_value_t>(c)) != 0 && errno != EINVAL)
+      return {Step::kCaps, errno};
+  if (CAP_AMBIENT_SUPPORTED() && ::cap_reset_ambient() != 0) return {Step::kCaps, errno};
+  {
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {};
+    if (::capget(&hdr, data) != 0) return {Step::kCaps, errno};
+    data[0].inheritable = data[1].inheritable = 0;
+    if (::capset(&hdr, data) != 0) return {Step::kCaps, errno};
+  }
   // execvp(3) searches the PATH of environ, which must be the job's.
   environ = const_cast<char**>(spec.envp.data());
   ::execvp(spec.argv[0], spec.argv.data());
@@ -66,11 +85,51 @@ void throw_failure(const Spec& spec, Failure f) {
       throw SysError(f.err, "can't set no_new_privs");
     case Step::kDevNull:
       throw SysError(f.err, "can't open /dev/null");
+    case Step::kCaps:
+      throw SysError(f.err, "can't drop capabilities");
     case Step::kExec:
     case Step::kNone:
       break;
   }
   throw SysError(f.err, fmt::format("can't execve(2): {}", spec.argv_store[0]), kExitExec);
+}
+
+std::vector<int> caps_to_drop(uid_t uid, const std::vector<int>& cap_drop) {
+  const int last = static_cast<int>(::cap_max_bits());
+  std::vector<int> out;
+  const bool all = uid != 0 || std::find(cap_drop.begin(), cap_drop.end(), -1) != cap_drop.end();
+  if (all) {
+    for (int c = 0; c < last; ++c) out.push_back(c);
+    return out;
+  }
+  for (int c : cap_drop)
+    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+  return out;
+}
+
+std::vector<int> parse_cap_list(std::string_view text) {
+  std::vector<int> out;
+  if (text.empty()) throw Error("--cap-drop: empty list");
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    const std::string token(text.substr(start, comma - start));
+    std::string name = token;
+    start = comma + 1;
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (name == "all") {
+      out.push_back(-1);
+      continue;
+    }
+    if (name.rfind("cap_", 0) != 0) name = "cap_" + name;
+    cap_value_t v = 0;
+    if (name.size() <= 4 || ::cap_from_name(name.c_str(), &v) != 0)
+      throw Error(fmt::format("--cap-drop: unknown capability {:?} (names as in "
+                              "capabilities(7), e.g. sys_admin, net_raw; or all)", token));
+    out.push_back(static_cast<int>(v));
+  }
+  return out;
 }
 
 }  // namespace chute::job

@@ -287,6 +287,7 @@ Plan make_plan(const Config& c, const HostFacts& host) {
                  g.tag_from);
     if (g.count > 1) p.join = std::move(g);
   }
+  p.cap_drop = c.cap_drop;
   p.verbosity = c.verbosity;
   return p;
 }

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chute/env.hpp"
@@ -25,13 +26,28 @@ struct Spec {
   sigset_t mask{};
   bool set_cpus = false;
   cpu_set_t cpus{};
+  // Capabilities dropped from the bounding set before the job starts (see
+  // caps_to_drop()); the ambient, inheritable, permitted and effective sets
+  // are always cleared.
+  std::vector<int> drop_bounding;
 };
+
+// The bounding-set drops for a job running as container uid UID with
+// --cap-drop's list CAP_DROP (capability numbers; -1 for "all"): a job not
+// root in its namespace can never regain a capability, so every one goes;
+// root keeps the namespaced ones it is not told to drop.
+std::vector<int> caps_to_drop(uid_t uid, const std::vector<int>& cap_drop);
+
+// --cap-drop's argument: "all", or names separated by commas, with or
+// without "cap_", any case ("sys_admin", "CAP_NET_RAW"). Throws Error
+// naming an unknown one.
+std::vector<int> parse_cap_list(std::string_view text);
 
 // Build the argv and envp arrays of SPEC from its strings.
 void finish(Spec& spec);
 
 // Which step failed, for the message.
-enum class Step { kNone, kCwd, kNoNewPrivs, kDevNull, kExec };
+enum class Step { kNone, kCwd, kNoNewPrivs, kDevNull, kCaps, kExec };
 
 struct Failure {
   Step step = Step::kNone;

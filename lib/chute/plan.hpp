@@ -41,6 +41,7 @@ struct Config {
   std::optional<std::string> join_tag;
   std::optional<pid_t> join_pid;
   inject::Request inject;                  // --gpu, --device, -d, --cdi-dirs, --mpi, --warn-only
+  std::vector<int> cap_drop;               // --cap-drop (capability numbers; -1: all)
   int verbosity = 0;   // -3 .. 3
 };
 
@@ -89,6 +90,7 @@ struct Plan {
   std::optional<join::Group> join;     // --join with more than one process expected
   std::optional<pid_t> join_pid;       // --join-pid
   inject::Plan inject;                 // --gpu, --device, --mpi
+  std::vector<int> cap_drop;           // --cap-drop (see job::caps_to_drop)
   int verbosity = 0;
 };
 

@@ -20,6 +20,7 @@
 
 #include "chute/cli.hpp"
 #include "chute/error.hpp"
+#include "chute/job.hpp"
 
 using namespace chute;
 using namespace std::string_view_literals;
@@ -597,4 +598,23 @@ TEST_CASE("cli: --join and its options; --join-ct and --join-tag imply --join", 
   CHECK(c.join_pid == 123);
   for (const char* bad : {"--join-pid=0", "--join-pid=-5", "--join-pid=12a", "--join-pid="})
     CHECK_THROWS_WITH(parse({bad, "img", "--", "true"}), Contains("--join-pid"));
+}
+
+TEST_CASE("--cap-drop: names, all, and what a job loses") {
+  auto p = parse({"--cap-drop=SYS_ADMIN,cap_net_raw", "/img", "true"});
+  CHECK(p.config.cap_drop == std::vector<int>{21, 13});
+  CHECK(job::parse_cap_list("all") == std::vector<int>{-1});
+  CHECK(job::parse_cap_list("Chown") == std::vector<int>{0});
+  CHECK_THROWS_WITH(job::parse_cap_list("sys_admin,bogus"), Contains("unknown capability \"bogus\""));
+  CHECK_THROWS_WITH(job::parse_cap_list(""), Contains("empty"));
+  CHECK_THROWS_AS(job::parse_cap_list("cap_"), Error);
+  // Not root in the namespace: the whole bounding set goes, whatever asked.
+  auto all = job::caps_to_drop(1000, {});
+  REQUIRE_FALSE(all.empty());
+  CHECK(all.front() == 0);
+  CHECK(job::caps_to_drop(1000, {21}) == all);
+  // Root: only what --cap-drop names, once each; "all" is everything.
+  CHECK(job::caps_to_drop(0, {}).empty());
+  CHECK(job::caps_to_drop(0, {21, 13, 21}) == std::vector<int>{21, 13});
+  CHECK(job::caps_to_drop(0, {-1}) == all);
 }
