@@ -26,7 +26,11 @@ enum LongOnly : int {
   kDevice,
   kEnvNoExpand,
   kGpu,
+  kHostname,
+  kIpc,
   kMpi,
+  kNet,
+  kUts,
   kWarnOnly,
   kFeature,
   kHome,
@@ -54,12 +58,15 @@ const struct option kOptions[] = {
     {"gpu", optional_argument, nullptr, kGpu},
     {"help", no_argument, nullptr, 'h'},
     {"home", no_argument, nullptr, kHome},
+    {"hostname", required_argument, nullptr, kHostname},
+    {"ipc", no_argument, nullptr, kIpc},
     {"join", no_argument, nullptr, 'j'},
     {"join-ct", required_argument, nullptr, kJoinCt},
     {"join-pid", required_argument, nullptr, kJoinPid},
     {"join-tag", required_argument, nullptr, kJoinTag},
     {"mount", required_argument, nullptr, 'm'},
     {"mpi", optional_argument, nullptr, kMpi},
+    {"net", required_argument, nullptr, kNet},
     {"no-passwd", no_argument, nullptr, kNoPasswd},
     {"private-tmp", no_argument, nullptr, 't'},
     {"quiet", no_argument, nullptr, 'q'},
@@ -70,6 +77,7 @@ const struct option kOptions[] = {
     {"unsafe", no_argument, nullptr, kUnsafe},
     {"unset-env", required_argument, nullptr, kUnsetEnv},
     {"usage", no_argument, nullptr, kUsage},
+    {"uts", no_argument, nullptr, kUts},
     {"verbose", no_argument, nullptr, 'v'},
     {"version", no_argument, nullptr, 'V'},
     {"warn-only", no_argument, nullptr, kWarnOnly},
@@ -240,6 +248,32 @@ Parsed parse_ch_run(int argc, const char* const* argv_in) {
       case 't':
         c.private_tmp = true;
         break;
+      case kHostname: {
+        std::string_view h(::optarg);
+        if (h.empty() || h.size() > 64 ||
+            h.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                std::string_view::npos)
+          throw Error(fmt::format("--hostname: invalid host name {:?} (1 to 64 letters, digits, "
+                                  "'.' and '-')", h));
+        c.hostname = std::string(h);
+        c.uts = true;
+        break;
+      }
+      case kIpc:
+        c.ipc = true;
+        break;
+      case kNet: {
+        std::string_view n(::optarg);
+        if (n == "none") c.net_none = true;
+        else if (n == "host") c.net_none = false;
+        else
+          throw Error(fmt::format("--net: invalid value {:?} (none: loopback only; host: the "
+                                  "host's network, the default)", n));
+        break;
+      }
+      case kUts:
+        c.uts = true;
+        break;
       case 'q':
         ++quiet;
         break;
@@ -341,6 +375,9 @@ Run a command in a container, as an ordinary user.
                              and tools (NVIDIA, AMD); =optional: no GPU is a
                              warning, not an error
       --home                 bind $HOME at /home/$USER
+      --hostname=NAME        host name NAME in a private UTS namespace
+      --ipc                  private IPC namespace (System V IPC, POSIX
+                             message queues)
   -j, --join                 share one container with the other ch-run
                              processes of this job step on this node
       --join-ct=N            number of processes that --join (default: from
@@ -349,6 +386,8 @@ Run a command in a container, as an ordinary user.
       --join-tag=TAG         name of the group to --join (default: the Slurm
                              job step, else the parent process); implies --join
   -m, --mount=DIR            SquashFS mount point (ignored for directories)
+      --net=none             private network namespace: loopback only
+                             (default: host, the host's network)
       --mpi[=PROFILE]        inject the host's MPI libraries per site profile
                              PROFILE (default: host)
       --no-passwd            don't synthesize /etc/passwd and /etc/group
@@ -362,6 +401,7 @@ Run a command in a container, as an ordinary user.
   -t, --private-tmp          private tmpfs on /tmp instead of the host's
   -u, --uid=UID              run as user UID inside the container
       --unsafe               allow unsafe things (storage directories by path)
+      --uts                  private UTS namespace (host name of its own)
       --unset-env=GLOB       unset variables whose names match GLOB
   -v, --verbose              more messages (up to 3 times)
   -V, --version              print version and exit

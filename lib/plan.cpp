@@ -1,6 +1,7 @@
 #include "chute/plan.hpp"
 
 #include <pwd.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -288,6 +289,11 @@ Plan make_plan(const Config& c, const HostFacts& host) {
     if (g.count > 1) p.join = std::move(g);
   }
   p.cap_drop = c.cap_drop;
+  p.isolate = (c.ipc ? CLONE_NEWIPC : 0) | (c.uts ? CLONE_NEWUTS : 0) | (c.net_none ? CLONE_NEWNET : 0);
+  p.hostname = c.hostname;
+  if (p.isolate && (p.join || p.join_pid))
+    throw Error("--ipc, --uts, --hostname and --net=none can't be combined with --join or "
+                "--join-pid (the processes of a group share the first one's namespaces)");
   p.verbosity = c.verbosity;
   return p;
 }

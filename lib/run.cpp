@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <net/if.h>
 #include <sys/auxv.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -125,7 +127,35 @@ job::Spec job_spec(const Plan& plan) {
 
 // Everything after the image is attached: /etc/passwd and /etc/group, the
 // binds, the pivot, the environment. Returns the job to execute.
+// --ipc, --uts/--hostname, --net=none: namespaces of the job's own, owned
+// by its user namespace. A new network namespace has only a loopback
+// interface, down: bring it up.
+void isolate(const Plan& plan) {
+  if (!plan.isolate) return;
+  if (::unshare(plan.isolate) != 0) {
+    int e = errno;
+    throw SysError(e, "can't create the --ipc, --uts or --net namespace");
+  }
+  if (plan.hostname && ::sethostname(plan.hostname->data(), plan.hostname->size()) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("--hostname: can't set host name {}", *plan.hostname));
+  }
+  if (plan.isolate & CLONE_NEWNET) {
+    Fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    struct ifreq ifr {};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (!s || ::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0 ||
+        (ifr.ifr_flags |= IFF_UP, ::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0)) {
+      int e = errno;
+      throw SysError(e, "--net=none: can't bring the loopback interface up");
+    }
+  }
+  log::verbose("namespaces:{}{}{}", plan.isolate & CLONE_NEWIPC ? " ipc" : "",
+               plan.isolate & CLONE_NEWUTS ? " uts" : "", plan.isolate & CLONE_NEWNET ? " net" : "");
+}
+
 job::Spec set_up(const Plan& plan, Fd root) {
+  isolate(plan);
   if (plan.passwd)
     mount::install_files(root.get(), "/dev",
                          {{"/etc/passwd", *plan.passwd}, {"/etc/group", *plan.group}});

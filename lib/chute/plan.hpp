@@ -42,6 +42,10 @@ struct Config {
   std::optional<pid_t> join_pid;
   inject::Request inject;                  // --gpu, --device, -d, --cdi-dirs, --mpi, --warn-only
   std::vector<int> cap_drop;               // --cap-drop (capability numbers; -1: all)
+  bool ipc = false;                        // --ipc
+  bool uts = false;                        // --uts, or --hostname
+  std::optional<std::string> hostname;     // --hostname
+  bool net_none = false;                   // --net=none
   int verbosity = 0;   // -3 .. 3
 };
 
@@ -91,6 +95,8 @@ struct Plan {
   std::optional<pid_t> join_pid;       // --join-pid
   inject::Plan inject;                 // --gpu, --device, --mpi
   std::vector<int> cap_drop;           // --cap-drop (see job::caps_to_drop)
+  int isolate = 0;                     // more namespaces: CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET
+  std::optional<std::string> hostname; // in the new UTS namespace
   int verbosity = 0;
 };
 

@@ -41,4 +41,34 @@ like "$err" 'unknown capability "sys_bogus"' "... naming it"
 run "$CH_RUN" --cap-drop= "$img" -- true
 is "$rc" 31 "--cap-drop with an empty list: exit 31"
 
+# Optional isolation: namespaces of the job's own, off by default.
+ns_of () { readlink "/proc/self/ns/$1"; }
+run "$CH_RUN" "$img" -- sh -c 'for n in ipc uts net; do readlink /proc/self/ns/$n; done'
+is "$out" "$(printf '%s\n%s\n%s' "$(ns_of ipc)" "$(ns_of uts)" "$(ns_of net)")" \
+    "by default the job shares the host's IPC, UTS and network namespaces"
+run "$CH_RUN" --ipc "$img" -- readlink /proc/self/ns/ipc
+is "$rc" 0 "--ipc: exit 0"
+isnt "$out" "$(ns_of ipc)" "--ipc: an IPC namespace of its own"
+run "$CH_RUN" --uts "$img" -- readlink /proc/self/ns/uts
+isnt "$out" "$(ns_of uts)" "--uts: a UTS namespace of its own"
+run "$CH_RUN" --hostname=box.example "$img" -- hostname
+is "$rc/$out" "0/box.example" "--hostname=box.example: the job's host name"
+is "$(hostname)" "$(cat /proc/sys/kernel/hostname)" "... and the host's is unchanged"
+isnt "$(hostname)" "box.example" "... really unchanged"
+run "$CH_RUN" --net=none "$img" -- sh -c 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; ip link show lo'
+is "$rc" 0 "--net=none: exit 0"
+isnt "$(head -n 1 <<<"$out")" "$(ns_of net)" "--net=none: a network namespace of its own"
+is "$(sed -n 2p <<<"$out")" "lo" "--net=none: only the loopback interface"
+like "$out" "lo: <LOOPBACK,UP" "--net=none: loopback is up"
+run "$CH_RUN" --net=host "$img" -- readlink /proc/self/ns/net
+is "$out" "$(ns_of net)" "--net=host: the host's network (the default)"
+run "$CH_RUN" --net=bridge "$img" -- true
+is "$rc" 31 "--net=bridge: exit 31"
+like "$err" 'net: invalid value "bridge"' "... naming the value"
+run "$CH_RUN" --hostname='a/b' "$img" -- true
+is "$rc" 31 "--hostname with a slash: exit 31"
+run "$CH_RUN" --join-ct=2 --join-tag=iso-$$ --ipc "$img" -- true
+is "$rc" 31 "--ipc with --join: exit 31"
+like "$err" "can't be combined with --join" "... saying why"
+
 done_testing
