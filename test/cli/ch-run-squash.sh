@@ -117,14 +117,14 @@ for i in $(seq 50); do [ -e "$scratch/up" ] && break; sleep 0.1; done
 is "$(grep -c fuse.chute /proc/self/mountinfo)" 0 "while a job runs, the host's mount table shows no mount"
 wait $pid
 
-# --- 32 runs at once, one image, one user
+# --- 128 runs at once, one image, one user
 want=$(md5sum < "$imgdir/bin/busybox")
-for i in $(seq 32); do
+for i in $(seq 128); do
     "$CH_RUN" "$img" -- sh -c 'md5sum < /bin/busybox' > "$scratch/conc.$i" 2>&1 &
 done
 failures=0
 for job in $(jobs -p); do wait "$job" || failures=$((failures + 1)); done
-is "$failures" 0 "32 concurrent runs on one image all succeed"
+is "$failures" 0 "128 concurrent runs on one image all succeed"
 is "$(cat "$scratch"/conc.* | sort -u)" "$want" "and all read the right contents"
 
 # --- the image stays mounted while descendants the job left behind run

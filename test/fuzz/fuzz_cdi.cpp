@@ -64,7 +64,10 @@ void request(std::string_view text) {
     const cdi::Request r = cdi::parse_request(text);
     if (r.file.empty() == (r.kind.empty() || r.name.empty())) std::abort();
     if (!r.file.empty() && r.file != text) std::abort();
-    if (r.file.empty() && r.kind + "=" + r.name != text) std::abort();
+    // A kind alone ("vendor.com/class") means all of its devices.
+    if (r.file.empty() && r.kind + "=" + r.name != text &&
+        !(r.name == "all" && r.kind == text && text.find('=') == std::string_view::npos))
+      std::abort();
   } catch (const Error&) {
   }
 }
