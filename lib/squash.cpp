@@ -61,6 +61,62 @@ int to_errno(sqfs_err e) {
   }
 }
 
+// libsquashfuse follows a metadata reference (a block's position in a
+// table, an offset in its decompressed bytes) without checking that the
+// offset lies inside the block: a corrupt reference makes it copy from
+// beyond the block. Check it first; the block is then in the cache for the
+// read that follows.
+bool md_ref_ok(sqfs* fs, uint64_t table, uint64_t block, uint64_t offset) {
+  auto pos = static_cast<sqfs_off_t>(table + block);
+  sqfs_block* b = nullptr;
+  return sqfs_md_cache(fs, &pos, &b) == SQFS_OK && offset < b->size;
+}
+
+sqfs_err get_inode(sqfs* fs, sqfs_inode& inode, InodeId id) {
+  if (!md_ref_ok(fs, fs->sb.inode_table_start, id >> 16, id & 0xffff)) return SQFS_ERR;
+  return sqfs_inode_get(fs, &inode, id);
+}
+
+// The same for a directory's listing (an empty one, 3 bytes by the format's
+// count, is never read and may point just past its table's last block).
+bool listing_ok(sqfs* fs, const sqfs_inode& dir) {
+  return dir.xtra.dir.dir_size <= 3 ||
+         md_ref_ok(fs, fs->sb.directory_table_start, dir.xtra.dir.start_block,
+                   dir.xtra.dir.offset);
+}
+
+// libsquashfuse reads the id table at any index it is given: a corrupt
+// inode's index must name an entry of the table, inside its block.
+bool id_ok(sqfs* fs, uint16_t idx) {
+  if (idx >= fs->sb.no_ids) return false;
+  const uint64_t at = uint64_t{idx} * sizeof(uint32_t);
+  return md_ref_ok(fs, 0, fs->id_table.blocks[at / SQUASHFS_METADATA_SIZE],
+                   at % SQUASHFS_METADATA_SIZE + sizeof(uint32_t) - 1);
+}
+
+// libsquashfuse copies a directory entry's name into the caller's buffer at
+// the length the entry gives (16 bits, so up to 64 KiB), not the format's
+// limit of 256 bytes that sqfs_name holds: give it room for any length, per
+// thread, and refuse names over the limit.
+char* name_buffer() {
+  thread_local const std::unique_ptr<char[]> buf(new char[(1u << 16) + 1]);
+  return buf.get();
+}
+
+// A long directory's index (after its inode) names the first entry of each
+// block of its listing; lookups copy those names into the same buffer at
+// the length the index gives (32 bits): check each is within the limit.
+bool index_ok(sqfs* fs, const sqfs_inode& dir) {
+  sqfs_md_cursor cur = dir.next;
+  for (size_t i = 0; i < dir.xtra.dir.idx_count; ++i) {
+    struct squashfs_dir_index idx;
+    if (sqfs_md_read(fs, &cur, &idx, sizeof idx) != SQFS_OK || idx.size >= SQUASHFS_NAME_LEN ||
+        sqfs_md_read(fs, &cur, nullptr, idx.size + 1) != SQFS_OK)
+      return false;
+  }
+  return true;
+}
+
 void fill_stat(sqfs* fs, const sqfs_inode& inode, struct stat& st) {
   std::memset(&st, 0, sizeof st);
   st.st_mode = inode.base.mode | sqfs_mode(inode.base.inode_type);
@@ -69,8 +125,10 @@ void fill_stat(sqfs* fs, const sqfs_inode& inode, struct stat& st) {
   st.st_mtim.tv_sec = inode.base.mtime;
   st.st_ctim = st.st_atim = st.st_mtim;
   sqfs_id_t id = 0;
-  if (sqfs_id_get(fs, inode.base.uid, &id) == SQFS_OK) st.st_uid = id;
-  if (sqfs_id_get(fs, inode.base.guid, &id) == SQFS_OK) st.st_gid = id;
+  if (id_ok(fs, inode.base.uid) && sqfs_id_get(fs, inode.base.uid, &id) == SQFS_OK)
+    st.st_uid = id;
+  if (id_ok(fs, inode.base.guid) && sqfs_id_get(fs, inode.base.guid, &id) == SQFS_OK)
+    st.st_gid = id;
   st.st_blksize = static_cast<blksize_t>(fs->sb.block_size);
   if (S_ISREG(st.st_mode)) {
     st.st_size = static_cast<off_t>(inode.xtra.reg.file_size);
@@ -131,13 +189,41 @@ Info check_fd(int fd, std::string_view name) {
   if (!compression_supported(sb.compression))
     bad(name, fmt::format("unsupported compression: {}", compression_name(sb.compression)));
   if (sb.block_size < 4096 || sb.block_size > (1u << 20) ||
-      (sb.block_size & (sb.block_size - 1)) != 0 || (1u << sb.block_log) != sb.block_size)
+      (sb.block_size & (sb.block_size - 1)) != 0 || sb.block_log > 20 ||
+      (1u << sb.block_log) != sb.block_size)
     bad(name, fmt::format("corrupt superblock: block size {}", sb.block_size));
   if (sb.bytes_used > static_cast<uint64_t>(st.st_size))
     bad(name, fmt::format("truncated: the file has {} bytes, the image {}", st.st_size,
                           sb.bytes_used));
+  // Every table lies after the superblock and inside the image. (Position
+  // 0 matters beyond tidiness: libsquashfuse's block caches take it for an
+  // empty slot, and a read there dereferences a null block.)
+  auto placed = [&](uint64_t start) { return start >= kSuperSize && start < sb.bytes_used; };
   for (uint64_t start : {sb.inode_table_start, sb.directory_table_start, sb.id_table_start})
-    if (start >= sb.bytes_used) bad(name, "corrupt superblock: a table lies beyond the image");
+    if (!placed(start)) bad(name, "corrupt superblock: a table lies outside the image");
+  const auto kNone = static_cast<uint64_t>(SQUASHFS_INVALID_BLK);
+  if ((sb.fragments > 0 && !placed(sb.fragment_table_start)) ||
+      (sb.lookup_table_start != kNone && !placed(sb.lookup_table_start)) ||
+      (sb.xattr_id_table_start != kNone && !placed(sb.xattr_id_table_start)))
+    bad(name, "corrupt superblock: a table lies outside the image");
+
+  // The id and fragment tables are read through an index of the positions
+  // of their metadata blocks, which libsquashfuse follows unchecked.
+  auto check_index = [&](uint64_t start, uint64_t entries, size_t each, std::string_view table) {
+    const uint64_t blocks = (entries * each + SQUASHFS_METADATA_SIZE - 1) / SQUASHFS_METADATA_SIZE;
+    if (blocks * sizeof(uint64_t) > sb.bytes_used - start)
+      bad(name, fmt::format("corrupt: the {} table's index overruns the image", table));
+    std::vector<uint64_t> index(blocks);
+    const auto len = static_cast<ssize_t>(blocks * sizeof(uint64_t));
+    if (::pread(fd, index.data(), len, static_cast<off_t>(start)) != len)
+      bad(name, fmt::format("can't read its {} table", table));
+    for (uint64_t at : index)
+      if (!placed(at)) bad(name, fmt::format("corrupt: the {} table points outside the image", table));
+  };
+  check_index(sb.id_table_start, sb.no_ids, sizeof(uint32_t), "id");
+  if (sb.fragments > 0)
+    check_index(sb.fragment_table_start, sb.fragments, sizeof(struct squashfs_fragment_entry),
+                "fragment");
 
   // The inode and directory tables are chains of metadata blocks, each with
   // a two-byte header giving its stored size (at most 8 KiB): walk both
@@ -193,8 +279,12 @@ Info check(const std::string& path) {
 
 Reader::Reader(int fd, std::string_view) {
   auto* fs = new sqfs;
+  // A failed sqfs_init has already released what it set up (it calls
+  // sqfs_destroy itself): destroying again would free its caches twice.
+  // Neither that nor sqfs_destroy frees the xattr id table's index; freeing
+  // it here is safe either way (a freed table's pointer is left null).
   if (sqfs_init(fs, fd, 0) != SQFS_OK) {
-    sqfs_destroy(fs);
+    sqfs_table_destroy(&fs->xattr_table);
     delete fs;
     return;
   }
@@ -211,6 +301,7 @@ Reader::Reader(int fd, std::string_view) {
 Reader::~Reader() {
   if (fs_ != nullptr) {
     sqfs_destroy(fs_);
+    sqfs_table_destroy(&fs_->xattr_table);
     delete fs_;
   }
 }
@@ -223,18 +314,18 @@ bool Reader::has_xattrs() const {
 
 int Reader::stat(InodeId id, struct stat& st) {
   sqfs_inode inode;
-  if (sqfs_err e = sqfs_inode_get(fs_, &inode, id); e != SQFS_OK) return to_errno(e);
+  if (sqfs_err e = get_inode(fs_, inode, id); e != SQFS_OK) return to_errno(e);
   fill_stat(fs_, inode, st);
   return 0;
 }
 
 int Reader::lookup(InodeId dir, std::string_view name, InodeId& found, struct stat& st) {
   sqfs_inode inode;
-  if (sqfs_err e = sqfs_inode_get(fs_, &inode, dir); e != SQFS_OK) return to_errno(e);
+  if (sqfs_err e = get_inode(fs_, inode, dir); e != SQFS_OK) return to_errno(e);
   if (!S_ISDIR(inode.base.mode | sqfs_mode(inode.base.inode_type))) return ENOTDIR;
-  sqfs_name namebuf;
+  if (!listing_ok(fs_, inode) || !index_ok(fs_, inode)) return EIO;
   sqfs_dir_entry entry;
-  sqfs_dentry_init(&entry, namebuf);
+  sqfs_dentry_init(&entry, name_buffer());
   bool ok = false;
   if (sqfs_err e = sqfs_dir_lookup(fs_, &inode, name.data(), name.size(), &entry, &ok);
       e != SQFS_OK)
@@ -247,15 +338,16 @@ int Reader::lookup(InodeId dir, std::string_view name, InodeId& found, struct st
 int Reader::readdir(InodeId dir, off_t offset,
                     const std::function<bool(std::string_view, InodeId, mode_t, off_t)>& fn) {
   sqfs_inode inode;
-  if (sqfs_err e = sqfs_inode_get(fs_, &inode, dir); e != SQFS_OK) return to_errno(e);
+  if (sqfs_err e = get_inode(fs_, inode, dir); e != SQFS_OK) return to_errno(e);
   if (!S_ISDIR(inode.base.mode | sqfs_mode(inode.base.inode_type))) return ENOTDIR;
+  if (!listing_ok(fs_, inode)) return EIO;
   sqfs_dir d;
   if (sqfs_err e = sqfs_dir_open(fs_, &inode, &d, offset); e != SQFS_OK) return to_errno(e);
-  sqfs_name namebuf;
   sqfs_dir_entry entry;
-  sqfs_dentry_init(&entry, namebuf);
+  sqfs_dentry_init(&entry, name_buffer());
   sqfs_err err = SQFS_OK;
   while (sqfs_dir_next(fs_, &d, &entry, &err)) {
+    if (sqfs_dentry_name_size(&entry) > SQUASHFS_NAME_LEN) return EIO;
     std::string_view n(sqfs_dentry_name(&entry), sqfs_dentry_name_size(&entry));
     if (!fn(n, sqfs_dentry_inode(&entry), sqfs_dentry_mode(&entry),
             sqfs_dentry_next_offset(&entry)))
@@ -266,7 +358,7 @@ int Reader::readdir(InodeId dir, off_t offset,
 
 int Reader::read(InodeId id, off_t offset, size_t size, char* buf, size_t& got) {
   sqfs_inode inode;
-  if (sqfs_err e = sqfs_inode_get(fs_, &inode, id); e != SQFS_OK) return to_errno(e);
+  if (sqfs_err e = get_inode(fs_, inode, id); e != SQFS_OK) return to_errno(e);
   if (!S_ISREG(inode.base.mode | sqfs_mode(inode.base.inode_type))) return EISDIR;
   sqfs_off_t n = static_cast<sqfs_off_t>(size);
   if (sqfs_err e = sqfs_read_range(fs_, &inode, offset, &n, buf); e != SQFS_OK) return to_errno(e);
@@ -276,7 +368,7 @@ int Reader::read(InodeId id, off_t offset, size_t size, char* buf, size_t& got) 
 
 int Reader::readlink(InodeId id, std::string& target) {
   sqfs_inode inode;
-  if (sqfs_err e = sqfs_inode_get(fs_, &inode, id); e != SQFS_OK) return to_errno(e);
+  if (sqfs_err e = get_inode(fs_, inode, id); e != SQFS_OK) return to_errno(e);
   if (!S_ISLNK(inode.base.mode | sqfs_mode(inode.base.inode_type))) return EINVAL;
   size_t size = 0;
   if (sqfs_err e = sqfs_readlink(fs_, &inode, nullptr, &size); e != SQFS_OK) return to_errno(e);
@@ -289,7 +381,7 @@ int Reader::readlink(InodeId id, std::string& target) {
 
 int Reader::listxattr(InodeId id, std::string& names) {
   sqfs_inode inode;
-  if (sqfs_err e = sqfs_inode_get(fs_, &inode, id); e != SQFS_OK) return to_errno(e);
+  if (sqfs_err e = get_inode(fs_, inode, id); e != SQFS_OK) return to_errno(e);
   sqfs_xattr x;
   if (sqfs_err e = sqfs_xattr_open(fs_, &inode, &x); e != SQFS_OK) return to_errno(e);
   names.clear();
@@ -306,7 +398,7 @@ int Reader::listxattr(InodeId id, std::string& names) {
 
 int Reader::getxattr(InodeId id, const char* name, std::string& value) {
   sqfs_inode inode;
-  if (sqfs_err e = sqfs_inode_get(fs_, &inode, id); e != SQFS_OK) return to_errno(e);
+  if (sqfs_err e = get_inode(fs_, inode, id); e != SQFS_OK) return to_errno(e);
   size_t size = 0;
   if (sqfs_err e = sqfs_xattr_lookup(fs_, &inode, name, nullptr, &size); e != SQFS_OK)
     return to_errno(e);

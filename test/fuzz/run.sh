@@ -136,6 +136,61 @@ mpi:
 YAML
 printf '{"gpu": {"root": "/x", "ldcache": false}, "mpi": {"a": {"env": ["A=1"]}}}' > "$site/json"
 
+# Seeds of the environment inputs: a flags byte (PATH, expansion, --home),
+# then text read as records, an assignment, a value to expand, a glob line
+# over records, and ops separated by \001 whose first byte says which:
+# "0" a file of lines, "H" a file of NUL records, "1" the image's file of
+# lines, "I" of NUL records, "2" a glob to unset.
+envs=$work/seeds-fuzz_env
+mkdir -p "$envs"
+printf '\002A=1\nB='"'"'quoted value'"'"'\nPATH=$PATH:/opt/bin\nEMPTY=\n\nX=a:$NOPE:$A:b\n' \
+    > "$envs/lines"
+printf '\000A=1\000B=line\nbreak\000C='"'"'x'"'"'\000\000' > "$envs/nul"
+printf '\002@(A|B)*\nA=1\nAB=2\nC=3\nBA=4\n' > "$envs/unset"
+printf '\002$A:$EMPTY:$LIST::$:x$A:$DOLLAR:$PATH' > "$envs/expand"
+printf '\0110A=$HOME/x\nB='"'"'$A'"'"'\0011C=1\nD=$C:$PATH\0012+(LD|TMP)*\001HX=1\000Y=2\001IZ=$X\000' \
+    > "$envs/ops"
+printf '\006=novalue\nnoequals\n' > "$envs/bad"
+
+# Seeds of the command line: one --bind argument each, and argvs with their
+# words separated by NUL bytes.
+binds=$work/seeds-fuzz_bind
+mkdir -p "$binds"
+printf '/scratch' > "$binds/src"
+printf '/opt/site:/site:ro' > "$binds/ro"
+printf '/data::ro' > "$binds/same-ro"
+printf './rel:/mnt/./x//y/:rw' > "$binds/rw"
+printf '%s\000' -b /a:/b --set-env=A=1 '--unset-env=@(X|Y)*' -W img -- true > "$binds/argv"
+printf '%s\000' --join-tag=t --join-ct=4 -u 0 -g 0 -vvv ./img echo > "$binds/join"
+printf '%s\000' --write-fake=512m -c /tmp --set-env0 --env-no-expand img -- sh -c x \
+    > "$binds/write-fake"
+printf '%s\000' --gpu=optional --device=nvidia.com/gpu=0 --mpi -d --cdi-dirs=/etc/cdi img true \
+    > "$binds/inject"
+printf '%s\000' --feature=extglob > "$binds/feature"
+printf '%s\000' --cap-drop=all --cap-drop=CAP_NET_RAW,sys_admin -t img -- id > "$binds/caps"
+
+# Seeds of the SquashFS check: a small image (a file, a link, a directory),
+# copies of it cut short, and the same image uncompressed.
+sq=$work/seeds-fuzz_squash
+mkdir -p "$sq" "$work/sq/d"
+if command -v mksquashfs >/dev/null; then
+    echo hello > "$work/sq/f"
+    ln -s f "$work/sq/l"
+    echo inner > "$work/sq/d/g"
+    if mksquashfs "$work/sq" "$sq/image.sqfs" -noappend -quiet -no-progress -all-root -nopad \
+            -comp gzip >/dev/null 2>&1; then
+        size=$(stat -c %s "$sq/image.sqfs")
+        head -c 96 "$sq/image.sqfs" > "$sq/superblock"
+        head -c $((size / 2)) "$sq/image.sqfs" > "$sq/half"
+        head -c $((size - 1)) "$sq/image.sqfs" > "$sq/short"
+    fi
+    # Nothing compressed: the fuzzer can change the tables themselves.
+    mksquashfs "$work/sq" "$sq/plain.sqfs" -noappend -quiet -no-progress -all-root -nopad \
+        -noI -noD -noF -noX >/dev/null 2>&1 || rm -f "$sq/plain.sqfs"
+fi
+# Without mksquashfs, a superblock alone.
+[ -n "$(ls "$sq")" ] || printf 'hsqs' > "$sq/magic"
+
 n=0
 failed=0
 for t in $targets; do

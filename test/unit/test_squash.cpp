@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chute/error.hpp"
@@ -190,4 +192,144 @@ TEST_CASE("squash: Reader reads exact ranges, links and hard links") {
   REQUIRE(r.lookup(r.root(), "hard", y, b) == 0);
   CHECK(a.st_ino == b.st_ino);
   CHECK(a.st_nlink == 2);
+}
+
+// Damaged images that once crashed the check or a Reader (found by
+// fuzz_squash, or by reading libsquashfuse after it): each is refused, or
+// read without harm, and never crashes.
+namespace {
+
+uint64_t field(const std::string& p, long off, size_t size) {
+  std::ifstream in(p, std::ios::binary);
+  in.seekg(off);
+  unsigned char b[8] = {};
+  in.read(reinterpret_cast<char*>(b), static_cast<std::streamsize>(size));
+  uint64_t v = 0;
+  for (size_t i = size; i > 0; --i) v = v << 8 | b[i - 1];
+  return v;
+}
+
+std::string le(uint64_t v, size_t size) {
+  std::string s;
+  for (size_t i = 0; i < size; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  return s;
+}
+
+// An image of TREE with its inode and directory tables stored uncompressed,
+// so a test can change them in place.
+std::string plain_image(const Fixture& fx, const std::string& tree, const std::string& name) {
+  const std::string p = fx.dir + "/" + name;
+  const std::string cmd = "mksquashfs '" + tree + "' '" + p +
+                          "' -noappend -quiet -no-progress -noI -noD >/dev/null 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("squash: a table that can't be read is refused and its handle freed once") {
+  // libsquashfuse's sqfs_init cleans up after itself when a table can't be
+  // read; the Reader destroyed the handle a second time.
+  Fixture fx;
+  const std::string p = fx.copy("xattr-far.sqfs");
+  Fixture::patch(p, 56, le(0x0fffffffffffffffull, 8));  // xattr id table
+  {
+    Fd fd = sys::open(p, O_RDONLY);
+    squash::Reader r(fd.get(), p);
+    CHECK_FALSE(r.ok());
+  }
+  CHECK_THROWS_WITH(squash::check(p), Contains(p) && Contains("lies outside the image"));
+}
+
+TEST_CASE("squash: check refuses a block size whose logarithm is out of range") {
+  Fixture fx;
+  const std::string p = fx.copy("block-log.sqfs");
+  Fixture::patch(p, 22, le(40, 2));  // 1 << 40 does not fit the shift
+  CHECK_THROWS_WITH(squash::check(p), Contains("block size 131072"));
+}
+
+TEST_CASE("squash: check refuses tables and table indexes outside the image") {
+  Fixture fx;
+  SECTION("the id table at the superblock") {
+    const std::string p = fx.copy("id-at-0.sqfs");
+    Fixture::patch(p, 48, le(0, 8));
+    CHECK_THROWS_WITH(squash::check(p), Contains("lies outside the image"));
+  }
+  SECTION("the id table's index pointing at position 0") {
+    // libsquashfuse's caches take position 0 for an empty slot, and a read
+    // there dereferences a null block.
+    const std::string p = fx.copy("id-index-0.sqfs");
+    Fixture::patch(p, static_cast<long>(field(p, 48, 8)), le(0, 8));
+    CHECK_THROWS_WITH(squash::check(p), Contains("id table points outside the image"));
+  }
+}
+
+TEST_CASE("squash: a root inode reference beyond its block is refused") {
+  // libsquashfuse copied from past the end of the decompressed block.
+  Fixture fx;
+  const std::string p = fx.copy("root-offset.sqfs");
+  Fixture::patch(p, 32, le(0xfff0, 2));  // the offset half of the reference
+  CHECK_THROWS_WITH(squash::check(p), Contains("can't read the root directory"));
+}
+
+TEST_CASE("squash: an image without ids is read with owner 0") {
+  // libsquashfuse looked ids up in a table it had never allocated.
+  Fixture fx;
+  const std::string p = fx.copy("no-ids.sqfs");
+  Fixture::patch(p, 26, le(0, 2));
+  Fd fd = sys::open(p, O_RDONLY);
+  squash::Reader r(fd.get(), p);
+  REQUIRE(r.ok());
+  struct stat st;
+  REQUIRE(r.stat(r.root(), st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK(st.st_uid == 0);
+  CHECK(st.st_gid == 0);
+}
+
+TEST_CASE("squash: a directory entry with an over-long name is refused") {
+  // libsquashfuse copied the name at the length the entry gave, up to 64
+  // KiB, into a 257-byte buffer on the stack.
+  Fixture fx;
+  const std::string tree = fx.dir + "/long-names";
+  ::mkdir(tree.c_str(), 0755);
+  for (int i = 0; i < 30; ++i)
+    Fixture::write(tree + "/" + std::to_string(100 + i) + std::string(197, 'n'), "x");
+  const std::string p = plain_image(fx, tree, "long-name.sqfs");
+  REQUIRE_NOTHROW(squash::check(p));
+  // The root is the only directory: its listing opens the table, after the
+  // block header (2 bytes) and the listing's header (12); the first
+  // entry's name size is 6 bytes into the entry.
+  const auto name_size = static_cast<long>(field(p, 72, 8)) + 2 + 12 + 6;
+  REQUIRE(field(p, name_size, 2) == 199);
+  Fixture::patch(p, name_size, le(2000, 2));
+  CHECK_THROWS_WITH(squash::check(p), Contains("can't list the root directory"));
+}
+
+TEST_CASE("squash: lookups in a directory with an index still find every name") {
+  // A listing over 8 KiB has an index, now checked before each lookup.
+  Fixture fx;
+  const std::string tree = fx.dir + "/many";
+  ::mkdir(tree.c_str(), 0755);
+  for (int i = 0; i < 1500; ++i) Fixture::write(tree + "/entry-with-a-long-name-" + std::to_string(i), "");
+  const std::string p = plain_image(fx, tree, "many.sqfs");
+  Fd fd = sys::open(p, O_RDONLY);
+  squash::Reader r(fd.get(), p);
+  REQUIRE(r.ok());
+  std::vector<std::string> names;
+  REQUIRE(r.readdir(r.root(), 0, [&](std::string_view n, squash::InodeId, mode_t, off_t) {
+    names.emplace_back(n);
+    return true;
+  }) == 0);
+  REQUIRE(names.size() == 1500);
+  size_t found = 0;
+  for (const auto& n : names) {
+    squash::InodeId id = 0;
+    struct stat st;
+    found += r.lookup(r.root(), n, id, st) == 0;
+  }
+  CHECK(found == names.size());
+  squash::InodeId id = 0;
+  struct stat st;
+  CHECK(r.lookup(r.root(), "zzz-not-there", id, st) == ENOENT);
 }
