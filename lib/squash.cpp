@@ -94,6 +94,14 @@ bool id_ok(sqfs* fs, uint16_t idx) {
                    at % SQUASHFS_METADATA_SIZE + sizeof(uint32_t) - 1);
 }
 
+// The same for an entry of the fragment table.
+bool frag_ok(sqfs* fs, uint32_t idx) {
+  if (idx >= fs->sb.fragments) return false;
+  const uint64_t at = uint64_t{idx} * sizeof(struct squashfs_fragment_entry);
+  return md_ref_ok(fs, 0, fs->frag_table.blocks[at / SQUASHFS_METADATA_SIZE],
+                   at % SQUASHFS_METADATA_SIZE + sizeof(struct squashfs_fragment_entry) - 1);
+}
+
 // libsquashfuse copies a directory entry's name into the caller's buffer at
 // the length the entry gives (16 bits, so up to 64 KiB), not the format's
 // limit of 256 bytes that sqfs_name holds: give it room for any length, per
@@ -360,6 +368,28 @@ int Reader::read(InodeId id, off_t offset, size_t size, char* buf, size_t& got) 
   sqfs_inode inode;
   if (sqfs_err e = get_inode(fs_, inode, id); e != SQFS_OK) return to_errno(e);
   if (!S_ISREG(inode.base.mode | sqfs_mode(inode.base.inode_type))) return EISDIR;
+  // libsquashfuse copies a file's tail from its fragment block at the offset
+  // and length the inode gives, unchecked, and reads blocks at any position:
+  // a corrupt image must not make it read outside what it decompressed.
+  const uint64_t fsize = inode.xtra.reg.file_size;
+  const bool has_frag = inode.xtra.reg.frag_idx != SQUASHFS_INVALID_FRAG;
+  if (has_frag && fsize % fs_->sb.block_size != 0) {
+    if (!frag_ok(fs_, inode.xtra.reg.frag_idx)) return EIO;
+    struct squashfs_fragment_entry frag;
+    if (sqfs_frag_entry(fs_, &frag, inode.xtra.reg.frag_idx) != SQFS_OK) return EIO;
+    const uint64_t stored = frag.size & ~uint32_t{SQUASHFS_COMPRESSED_BIT_BLOCK};
+    if (frag.start_block < kSuperSize || frag.start_block >= fs_->sb.bytes_used ||
+        stored > fs_->sb.block_size || stored > fs_->sb.bytes_used - frag.start_block)
+      return EIO;
+    size_t foff = 0, flen = 0;
+    sqfs_block* block = nullptr;
+    if (sqfs_frag_block(fs_, &inode, &foff, &flen, &block) != SQFS_OK || block == nullptr ||
+        foff + flen > block->size)
+      return EIO;
+  }
+  if ((fsize >= fs_->sb.block_size || !has_frag) && fsize > 0 &&
+      (inode.xtra.reg.start_block < kSuperSize || inode.xtra.reg.start_block >= fs_->sb.bytes_used))
+    return EIO;
   sqfs_off_t n = static_cast<sqfs_off_t>(size);
   if (sqfs_err e = sqfs_read_range(fs_, &inode, offset, &n, buf); e != SQFS_OK) return to_errno(e);
   got = static_cast<size_t>(n);
