@@ -20,6 +20,7 @@
 #include "chute/path.hpp"
 #include "chute/preflight.hpp"
 #include "chute/sys.hpp"
+#include "chute/text.hpp"
 
 namespace chute::inject {
 
@@ -35,12 +36,7 @@ constexpr const char* kTriplet = "powerpc64le-linux-gnu";
 constexpr const char* kTriplet = "";
 #endif
 
-std::string trim(std::string_view s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  if (a == std::string_view::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(a, b - a + 1));
-}
+using text::trim;
 
 // One ld.so.conf file (inside the image) into DIRS; includes followed up to
 // a depth of 8.
@@ -55,12 +51,7 @@ void read_conf(int rootfd, const std::string& file, int depth, std::vector<std::
   } catch (const std::exception&) {
     return;
   }
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) nl = text.size();
-    std::string line = text.substr(start, nl - start);
-    start = nl + 1;
+  for (std::string line : text::split(text, '\n')) {
     if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
     line = trim(line);
     if (line.empty() || line.rfind("hwcap", 0) == 0) continue;

@@ -17,6 +17,7 @@
 #include "chute/path.hpp"
 #include "chute/site.hpp"
 #include "chute/sys.hpp"
+#include "chute/text.hpp"
 
 namespace chute::inject {
 
@@ -55,12 +56,8 @@ std::vector<std::pair<std::string, std::string>> host_ldcache() {
       return {};
     }
     std::vector<std::pair<std::string, std::string>> entries;
-    size_t start = 0;
-    while (start < out.text.size()) {
-      size_t nl = out.text.find('\n', start);
-      if (nl == std::string::npos) nl = out.text.size();
-      std::string_view line(out.text.data() + start, nl - start);
-      start = nl + 1;
+    for (const std::string& l : text::split(out.text, '\n')) {
+      const std::string_view line = l;
       // "\tNAME (FLAGS) => PATH"
       size_t arrow = line.find(" => ");
       if (line.empty() || line[0] != '\t' || arrow == std::string_view::npos) continue;
@@ -182,18 +179,11 @@ std::vector<NvidiaGpu> nvidia_gpus(const std::string& root) {
       continue;
     }
     NvidiaGpu g;
-    size_t start = 0;
-    while (start < text.size()) {
-      size_t nl = text.find('\n', start);
-      if (nl == std::string::npos) nl = text.size();
-      std::string line = text.substr(start, nl - start);
-      start = nl + 1;
+    for (const std::string& line : text::split(text, '\n')) {
       auto colon = line.find(':');
       if (colon == std::string::npos) continue;
       std::string key = line.substr(0, colon);
-      std::string val = line.substr(colon + 1);
-      val.erase(0, val.find_first_not_of(" \t"));
-      val.erase(val.find_last_not_of(" \t\r") + 1);
+      std::string val = text::trim(line.substr(colon + 1));
       if (key == "Device Minor") g.minor = std::atoi(val.c_str());
       else if (key == "GPU UUID") g.uuid = val;
     }
@@ -241,14 +231,8 @@ std::optional<std::vector<std::string>> nvidia_container_cli(const site::Config&
       return std::nullopt;
     }
     std::vector<std::string> files;
-    size_t start = 0;
-    while (start < out.text.size()) {
-      size_t nl = out.text.find('\n', start);
-      if (nl == std::string::npos) nl = out.text.size();
-      std::string line = out.text.substr(start, nl - start);
-      start = nl + 1;
-      if (!line.empty() && line[0] == '/') files.push_back(line);
-    }
+    for (auto& line : text::split(out.text, '\n'))
+      if (line[0] == '/') files.push_back(std::move(line));
     return files;
   }
   return std::nullopt;
@@ -278,15 +262,8 @@ void nvidia(Plan& p, const site::Config& site, const Environment& env) {
   if (auto sel = env.get("NVIDIA_VISIBLE_DEVICES"); sel && *sel != "all") {
     chosen.clear();
     subset = true;
-    std::string s(*sel);
-    if (s != "none" && s != "void" && !s.empty()) {
-      size_t start = 0;
-      while (start <= s.size()) {
-        size_t comma = s.find(',', start);
-        if (comma == std::string::npos) comma = s.size();
-        std::string id = s.substr(start, comma - start);
-        start = comma + 1;
-        if (id.empty()) continue;
+    if (*sel != "none" && *sel != "void") {
+      for (const std::string& id : text::split(*sel, ',')) {
         int minor = -1;
         if (all_digits(id) && id.size() < 6) {
           minor = std::atoi(id.c_str());
@@ -338,18 +315,10 @@ void nvidia(Plan& p, const site::Config& site, const Environment& env) {
   } else {
     // NVIDIA_DRIVER_CAPABILITIES: compute and utility always; more on request.
     std::vector<std::string> patterns = site.nvidia.libraries;
-    if (auto caps = env.get("NVIDIA_DRIVER_CAPABILITIES")) {
-      std::string s(*caps);
-      size_t start = 0;
-      while (start <= s.size()) {
-        size_t comma = s.find(',', start);
-        if (comma == std::string::npos) comma = s.size();
-        std::string cap = s.substr(start, comma - start);
-        start = comma + 1;
+    if (auto caps = env.get("NVIDIA_DRIVER_CAPABILITIES"))
+      for (const std::string& cap : text::split(*caps, ','))
         for (const auto& [name, pats] : site.nvidia.capabilities)
           if (cap == name || cap == "all") patterns.insert(patterns.end(), pats.begin(), pats.end());
-      }
-    }
     auto missing = libs.find(patterns, site.library_dirs, site.gpu_ldcache, why);
     if (std::find(missing.begin(), missing.end(), "libcuda.so*") != missing.end())
       log::warn("--gpu: no libcuda.so found on the host (searched {}the linker cache)",
@@ -464,18 +433,6 @@ void cdi_edits(Plan& p, const cdi::Edits& e, const std::string& why) {
   for (const auto& h : e.hooks) cdi_hook(p, h);
 }
 
-std::vector<std::string> split_colons(std::string_view s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t c = s.find(':', start);
-    if (c == std::string_view::npos) c = s.size();
-    if (c > start) out.emplace_back(s.substr(start, c - start));
-    start = c + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 Plan make(const Request& r, const site::Config& site, const Environment& env) {
@@ -484,8 +441,8 @@ Plan make(const Request& r, const site::Config& site, const Environment& env) {
   if (r.gpu != Request::Gpu::kNone) gpu(p, r, site, env);
   if (!r.devices.empty() || r.all_devices) {
     std::vector<std::string> dirs = site.cdi_dirs;
-    if (r.cdi_dirs) dirs = split_colons(*r.cdi_dirs);
-    else if (auto v = env.get("CH_RUN_CDI_DIRS"); v && !v->empty()) dirs = split_colons(*v);
+    if (r.cdi_dirs) dirs = text::split(*r.cdi_dirs, ':');
+    else if (auto v = env.get("CH_RUN_CDI_DIRS"); v && !v->empty()) dirs = text::split(*v, ':');
     std::vector<cdi::Request> reqs;
     for (const auto& d : r.devices) reqs.push_back(cdi::parse_request(d));
     auto specs = cdi::load_dirs(dirs, [](const std::string& w) { log::warn("--device: {}", w); });

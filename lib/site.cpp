@@ -7,6 +7,7 @@
 #include "chute/error.hpp"
 #include "chute/log.hpp"
 #include "chute/sys.hpp"
+#include "chute/text.hpp"
 
 #ifndef CHUTE_SYSCONFDIR
 #define CHUTE_SYSCONFDIR "/etc"
@@ -87,16 +88,7 @@ std::vector<std::string> absolute_paths(const doc::Value& v, std::string_view wh
 std::vector<std::string> dir_list(const doc::Value& v, std::string_view where) {
   // "a:b" as in --cdi-dirs, or a list.
   if (v.is_string()) {
-    std::vector<std::string> out;
-    std::string s = v.get<std::string>();
-    size_t start = 0;
-    while (start <= s.size()) {
-      size_t colon = s.find(':', start);
-      if (colon == std::string::npos) colon = s.size();
-      if (colon > start) out.push_back(s.substr(start, colon - start));
-      start = colon + 1;
-    }
-    doc::Value list = out;
+    doc::Value list = text::split(v.get<std::string>(), ':');
     return absolute_paths(list, where);
   }
   return absolute_paths(v, where);

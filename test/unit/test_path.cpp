@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "chute/path.hpp"
+#include "chute/text.hpp"
 
 using namespace chute;
 using Strings = std::vector<std::string>;
@@ -170,4 +171,15 @@ TEST_CASE("path::parent and path::leaf rebuild a normal absolute path", "[path]"
     INFO("path: " << p);
     CHECK(path::join(path::parent(p), path::leaf(p)) == p);
   }
+}
+
+TEST_CASE("text::split and text::trim") {
+  using V = std::vector<std::string>;
+  CHECK(chute::text::split("a,,b,", ',') == V{"a", "b"});
+  CHECK(chute::text::split("a,,b,", ',', true) == V{"a", "", "b"});
+  CHECK(chute::text::split("", ':').empty());
+  CHECK(chute::text::split("/etc/cdi:/var/run/cdi", ':') == V{"/etc/cdi", "/var/run/cdi"});
+  CHECK(chute::text::split("l1\nl2\n", '\n') == V{"l1", "l2"});
+  CHECK(chute::text::trim(" \t x y \r") == "x y");
+  CHECK(chute::text::trim(" \t ").empty());
 }
