@@ -125,7 +125,9 @@ bool index_ok(sqfs* fs, const sqfs_inode& dir) {
   return true;
 }
 
-void fill_stat(sqfs* fs, const sqfs_inode& inode, struct stat& st) {
+// IDS_OK: how many of the id table's first entries id_ok() accepted (checked
+// once, when the handle opens).
+void fill_stat(sqfs* fs, const sqfs_inode& inode, struct stat& st, uint32_t ids_ok) {
   std::memset(&st, 0, sizeof st);
   st.st_mode = inode.base.mode | sqfs_mode(inode.base.inode_type);
   st.st_nlink = static_cast<nlink_t>(inode.nlink);
@@ -133,9 +135,9 @@ void fill_stat(sqfs* fs, const sqfs_inode& inode, struct stat& st) {
   st.st_mtim.tv_sec = inode.base.mtime;
   st.st_ctim = st.st_atim = st.st_mtim;
   sqfs_id_t id = 0;
-  if (id_ok(fs, inode.base.uid) && sqfs_id_get(fs, inode.base.uid, &id) == SQFS_OK)
+  if (inode.base.uid < ids_ok && sqfs_id_get(fs, inode.base.uid, &id) == SQFS_OK)
     st.st_uid = id;
-  if (id_ok(fs, inode.base.guid) && sqfs_id_get(fs, inode.base.guid, &id) == SQFS_OK)
+  if (inode.base.guid < ids_ok && sqfs_id_get(fs, inode.base.guid, &id) == SQFS_OK)
     st.st_gid = id;
   st.st_blksize = static_cast<blksize_t>(fs->sb.block_size);
   if (S_ISREG(st.st_mode)) {
@@ -303,7 +305,20 @@ Reader::Reader(int fd, std::string_view) {
   if (fs->data_cache.count > 1) fs->data_cache.count = 1;
   if (fs->sb.compression == ZLIB_COMPRESSION) fs->decompressor = gzip_decompress;
   if (fs->sb.compression == ZSTD_COMPRESSION) fs->decompressor = zstd_decompress;
+  // The id table is small: check its entries once, not at every stat.
+  while (ids_ok_ < fs->sb.no_ids && ids_ok_ <= 0xffff && id_ok(fs, static_cast<uint16_t>(ids_ok_)))
+    ++ids_ok_;
   fs_ = fs;
+}
+
+// A directory's listing and index are checked once per handle: lookups in
+// a large directory would otherwise walk its index twice.
+bool Reader::dir_ok(InodeId id, const sqfs_inode& inode, bool index) {
+  auto& checked = index ? indexed_ : listed_;
+  if (checked.count(id)) return true;
+  if (!listing_ok(fs_, inode) || (index && !index_ok(fs_, inode))) return false;
+  checked.insert(id);
+  return true;
 }
 
 Reader::~Reader() {
@@ -323,7 +338,7 @@ bool Reader::has_xattrs() const {
 int Reader::stat(InodeId id, struct stat& st) {
   sqfs_inode inode;
   if (sqfs_err e = get_inode(fs_, inode, id); e != SQFS_OK) return to_errno(e);
-  fill_stat(fs_, inode, st);
+  fill_stat(fs_, inode, st, ids_ok_);
   return 0;
 }
 
@@ -331,7 +346,7 @@ int Reader::lookup(InodeId dir, std::string_view name, InodeId& found, struct st
   sqfs_inode inode;
   if (sqfs_err e = get_inode(fs_, inode, dir); e != SQFS_OK) return to_errno(e);
   if (!S_ISDIR(inode.base.mode | sqfs_mode(inode.base.inode_type))) return ENOTDIR;
-  if (!listing_ok(fs_, inode) || !index_ok(fs_, inode)) return EIO;
+  if (!dir_ok(dir, inode, true)) return EIO;
   sqfs_dir_entry entry;
   sqfs_dentry_init(&entry, name_buffer());
   bool ok = false;
@@ -348,7 +363,7 @@ int Reader::readdir(InodeId dir, off_t offset,
   sqfs_inode inode;
   if (sqfs_err e = get_inode(fs_, inode, dir); e != SQFS_OK) return to_errno(e);
   if (!S_ISDIR(inode.base.mode | sqfs_mode(inode.base.inode_type))) return ENOTDIR;
-  if (!listing_ok(fs_, inode)) return EIO;
+  if (!dir_ok(dir, inode, false)) return EIO;
   sqfs_dir d;
   if (sqfs_err e = sqfs_dir_open(fs_, &inode, &d, offset); e != SQFS_OK) return to_errno(e);
   sqfs_dir_entry entry;

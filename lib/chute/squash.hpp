@@ -13,11 +13,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <string_view>
 
 #include "chute/fd.hpp"
 
 struct sqfs;
+struct sqfs_inode;
 
 namespace chute::squash {
 
@@ -70,7 +72,11 @@ public:
   int statfs(struct statvfs& sv);
 
 private:
+  bool dir_ok(InodeId id, const ::sqfs_inode& inode, bool index);
   sqfs* fs_ = nullptr;
+  uint32_t ids_ok_ = 0;                   // id table entries checked good
+  std::unordered_set<InodeId> listed_;    // directories whose listing was checked
+  std::unordered_set<InodeId> indexed_;   // ... and whose index too
 };
 
 }  // namespace chute::squash
