@@ -232,7 +232,10 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
   std::vector<std::string> ldirs = linker_dirs(rootfd);
   for (const auto& d : plan.ldconfig_dirs)
     if (std::find(ldirs.begin(), ldirs.end(), d) == ldirs.end()) ldirs.insert(ldirs.begin(), d);
-  ImageLibs image_before(rootfd, ldirs);
+  // What the image's linker finds. find() is first called by the preflight
+  // check, after the binds below, so it reads what the job will load; the
+  // names in the directories do not change with binds over files.
+  ImageLibs image(rootfd, ldirs);
   const size_t n = plan.libraries.size();
   std::vector<elf::Info> infos;
   std::vector<std::optional<std::string>> there(n);   // the image's file of that name
@@ -243,7 +246,7 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
     } catch (const Error& e) {
       throw Error(fmt::format("{}: {}", f.why, e.what()));
     }
-    there[i] = image_before.where(f.name);
+    there[i] = image.where(f.name);
   }
   // Which to inject: all but the replace-only ones the image lacks, unless
   // an injected library needs them (to a fixed point).
@@ -271,7 +274,7 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
       const auto so = f.name.find(".so.");
       if (so != std::string::npos) {
         std::string others;
-        for (const auto& o : image_before.names_with_prefix(f.name.substr(0, so + 4)))
+        for (const auto& o : image.names_with_prefix(f.name.substr(0, so + 4)))
           if (o.find('.', so + 4) == std::string::npos)
             others += (others.empty() ? "" : ", ") + o;
         if (!others.empty())
@@ -304,7 +307,6 @@ void apply(const Plan& plan, int rootfd, bool overlay) {
 
   // Preflight: will the injected libraries load in this image?
   if (!injected.empty() || !abi_problems.empty()) {
-    ImageLibs image(rootfd, ldirs);
     preflight::Image view;
     view.find = [&](const std::string& name) { return image.find(name); };
     view.names_with_prefix = [&](const std::string& p) { return image.names_with_prefix(p); };
