@@ -60,21 +60,26 @@ if [ -n "${CHUTE_TEST_SUID_PROBE:-}" ]; then
     suid=/mnt/0/$(basename "$CHUTE_TEST_SUID_PROBE")
     for u in "" "-u 0"; do
         for pid in "" --pid; do
-            run "$CH_RUN" $u $pid -b "$suiddir:/mnt/0" "$img" -- sh -c "$suid ids; $suid status CapEff"
+            run "$CH_RUN" $u $pid -b "$suiddir:/mnt/0" "$img" -- \
+                sh -c "$suid ids; probe status CapEff; $suid status CapEff"
             ids=$(printf '%s\n' "$out" | head -n 1)
             uid=$(printf '%s\n' "$ids" | sed -E 's/^uid=([0-9]+) .*/\1/')
             euid=$(printf '%s\n' "$ids" | sed -E 's/.* euid=([0-9]+) .*/\1/')
             is "$rc|$euid" "0|$uid" "$(label $u $pid): a root-owned setuid program keeps the caller's effective uid"
-            like "$out" "CapEff:[[:space:]]+0+$" "$(label $u $pid): ... and gets no capability"
+            is "$(printf '%s\n' "$out" | sed -n 3p)" "$(printf '%s\n' "$out" | sed -n 2p)" \
+               "$(label $u $pid): ... and no capability the job lacks"
         done
     done
+    run "$CH_RUN" -u 0 --cap-drop=all -b "$suiddir:/mnt/0" "$img" -- "$suid" status CapEff
+    like "$out" "CapEff:[[:space:]]+0+$" "-u 0 --cap-drop=all: ... none at all"
 else
     for u in "" "-u 0"; do
         for pid in "" --pid; do
             skip "$(label $u $pid): a root-owned setuid program keeps the caller's effective uid" "needs the runner as root"
-            skip "$(label $u $pid): ... and gets no capability" "needs the runner as root"
+            skip "$(label $u $pid): ... and no capability the job lacks" "needs the runner as root"
         done
     done
+    skip "-u 0 --cap-drop=all: ... none at all" "needs the runner as root"
 fi
 # A file capability set from inside (as -u 0, on a writable directory
 # image): it would give cap_net_raw back to a job that dropped it. The
