@@ -165,7 +165,7 @@ int setup_main(void* arg) {
 enum class Role {
   kLauncher,        // of the job itself: stop with it, wait for every descendant
   kLauncherOfInit,  // of an init that forwards to the job in turn
-  kInit,            // PID 1 of the job's PID namespace: done when the job is
+  kInit,            // PID 1 of the job's PID namespace: done when the job is reaped
 };
 
 // Forward the signals read from SIGFD to JOB, reap every child, and return

@@ -129,6 +129,27 @@ is "$rc" 3 "--pid: the launcher returns with the job's status while its backgrou
 for i in $(seq 100); do pgrep -u "$(id -u)" -f "sleep $tag.5" >/dev/null || break; sleep 0.1; done
 is "$(pgrep -u "$(id -u)" -f "sleep $tag.5" | wc -l)" 0 "--pid: the background process is gone with the namespace"
 
+# --- a SquashFS server stopped under the job (its FUSE connection aborted)
+# is still told from the normal end, though the launcher's child is now
+# the init, which can't be traced
+if [ "$kind" = squash ] && [ -d /sys/fs/fuse/connections ] && grep -q fusectl /proc/self/mountinfo; then
+    rm -f "$io/dev"; mkfifo "$io/go"
+    "${pid_run[@]}" sh -c 'stat -c %d / > /mnt/0/dev; read x < /mnt/0/go; ls /bin >/dev/null 2>&1; exit 0' \
+        > /dev/null 2> "$scratch/abort-err" &
+    pid=$!
+    wait_for "$io/dev"
+    echo 1 > "/sys/fs/fuse/connections/$(cat "$io/dev")/abort"
+    # The job goes on once the launcher has noticed (it warns at once).
+    for i in $(seq 600); do grep -q "server stopped" "$scratch/abort-err" && break; sleep 0.1; done
+    echo go > "$io/go"
+    wait "$pid"; rc=$?
+    is "$rc" 84 "--pid: a SquashFS server stopped under the job exits 84"
+    like "$(cat "$scratch/abort-err")" "SquashFS server stopped" "... and says so"
+else
+    skip "--pid: a SquashFS server stopped under the job exits 84" "SquashFS only, with fusectl mounted"
+    skip "... and says so" "SquashFS only, with fusectl mounted"
+fi
+
 # --- the init: no capability, and out of the job's reach
 run "$CH_RUN" --pid "$img" -- sh -c 'cat /proc/1/environ >/dev/null 2>&1 && echo read || echo refused'
 is "$out" "refused" "--pid: the job can't read the init's memory or environment"
