@@ -30,6 +30,7 @@ enum LongOnly : int {
   kIpc,
   kMpi,
   kNet,
+  kPid,
   kUts,
   kWarnOnly,
   kFeature,
@@ -68,6 +69,7 @@ const struct option kOptions[] = {
     {"mpi", optional_argument, nullptr, kMpi},
     {"net", required_argument, nullptr, kNet},
     {"no-passwd", no_argument, nullptr, kNoPasswd},
+    {"pid", no_argument, nullptr, kPid},
     {"private-tmp", no_argument, nullptr, 't'},
     {"quiet", no_argument, nullptr, 'q'},
     {"set-env", optional_argument, nullptr, kSetEnv},
@@ -274,6 +276,9 @@ Parsed parse_ch_run(int argc, const char* const* argv_in) {
       case kUts:
         c.uts = true;
         break;
+      case kPid:
+        c.pid = true;
+        break;
       case 'q':
         ++quiet;
         break;
@@ -391,6 +396,8 @@ Run a command in a container, as an ordinary user.
       --mpi[=PROFILE]        inject the host's MPI libraries per site profile
                              PROFILE (default: host)
       --no-passwd            don't synthesize /etc/passwd and /etc/group
+      --pid                  private PID namespace, its own /proc, and an
+                             init that reaps orphans and forwards signals
   -q, --quiet                -q: job's stdout to /dev/null; -qq: also no
                              warnings; -qqq: also job's stderr to /dev/null
   -s, --storage=DIR          image storage (default: $CH_IMAGE_STORAGE, else

@@ -395,6 +395,12 @@ Server::Server(Fd image_fd, std::string image_name)
   }
   stopped_[0].reset(p[0]);
   stopped_[1].reset(p[1]);
+  if (::pipe2(p, O_CLOEXEC) != 0) {
+    int e = errno;
+    throw SysError(e, "can't create pipe");
+  }
+  go_[0].reset(p[0]);
+  go_[1].reset(p[1]);
 }
 
 Server::~Server() {
@@ -521,8 +527,9 @@ void Server::worker() {
   // /dev/fuse can't be read until the mount is made.
   tl_reader = std::make_unique<squash::Reader>(image_.get(), name_);
   {
-    std::unique_lock<std::mutex> lock(go_mu_);
-    go_cv_.wait(lock, [this] { return go_; });
+    struct pollfd go = {go_[0].get(), POLLIN, 0};
+    while (::poll(&go, 1, -1) < 0 && errno == EINTR) {
+    }
   }
   struct fuse_buf buf;
   std::memset(&buf, 0, sizeof buf);
@@ -575,12 +582,6 @@ void Server::add_worker() {
 
 void Server::prepare() { add_worker(); }
 
-void Server::start() {
-  {
-    std::lock_guard<std::mutex> lock(go_mu_);
-    go_ = true;
-  }
-  go_cv_.notify_all();
-}
+void Server::start() { (void)!::write(go_[1].get(), "", 1); }
 
 }  // namespace chute::fuse

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <string_view>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -160,6 +162,16 @@ void enter_pid(pid_t pid) {
     int e = errno;
     throw SysError(e, fmt::format("--join-pid: can't find process {}", pid));
   }
+  // The job of a ch-run --pid is in a PID namespace of its own, whose /proc
+  // its container shows: a process joining from outside would not be in
+  // it (nor see itself there).
+  char mine[64] = {}, theirs[64] = {};
+  if (::readlink("/proc/self/ns/pid", mine, sizeof mine - 1) > 0 &&
+      ::readlink(fmt::format("/proc/{}/ns/pid", pid).c_str(), theirs, sizeof theirs - 1) > 0 &&
+      std::string_view(mine) != std::string_view(theirs))
+    throw Error(fmt::format("--join-pid: process {} is in a PID namespace of its own (ch-run "
+                            "--pid): its container can't be joined",
+                            pid));
   // Both at once where the kernel can (5.8+); else through /proc.
   if (::setns(p.get(), CLONE_NEWUSER | CLONE_NEWNS) == 0) return;
   if (errno != EINVAL) {

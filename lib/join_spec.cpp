@@ -132,9 +132,11 @@ std::string fingerprint(const Plan& p, dev_t dev, ino_t ino) {
   if (p.image.kind == ImageKind::kSquash) line("--mount", p.squash_mount);
   size_t i = 0;
   for (const auto& m : p.mounts) {
-    const bool tmpfs = m.kind == Mount::Kind::kTmpfs;
+    const char* kind = m.kind == Mount::Kind::kTmpfs  ? "tmpfs"
+                       : m.kind == Mount::Kind::kProc ? "proc"
+                                                      : "bind";
     line(fmt::format("mount {} ({})", ++i, m.why),
-         fmt::format("{} {} on {}{}", tmpfs ? "tmpfs" : "bind", m.src, m.dst,
+         fmt::format("{} {} on {}{}", kind, m.src, m.dst,
                      m.readonly ? " read-only" : ""));
   }
   line("mounts", std::to_string(i));

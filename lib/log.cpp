@@ -13,6 +13,9 @@ namespace {
 std::string g_program = "chute";
 int g_level = kInfo;
 struct timespec g_start {};
+pid_t g_pid = 0;
+
+pid_t shown_pid() { return g_pid > 0 ? g_pid : ::getpid(); }
 
 // One write(2) per line, so that lines from many ranks of a job do not
 // interleave mid-line on a shared stderr.
@@ -36,6 +39,7 @@ void set_program(std::string_view name) {
 }
 std::string_view program() { return g_program; }
 void set_level(int level) { g_level = level; }
+void set_pid(pid_t pid) { g_pid = pid; }
 int level() { return g_level; }
 
 void emit(std::string_view kind, std::string_view text) {
@@ -45,11 +49,11 @@ void emit(std::string_view kind, std::string_view text) {
     struct timespec now;
     ::clock_gettime(CLOCK_MONOTONIC, &now);
     long us = (now.tv_sec - g_start.tv_sec) * 1000000L + (now.tv_nsec - g_start.tv_nsec) / 1000L;
-    write_line(fmt::format("{}[{}]: trace: +{}us {}\n", g_program, ::getpid(), us, text));
+    write_line(fmt::format("{}[{}]: trace: +{}us {}\n", g_program, shown_pid(), us, text));
     return;
   }
-  write_line(kind.empty() ? fmt::format("{}[{}]: {}\n", g_program, ::getpid(), text)
-                          : fmt::format("{}[{}]: {}: {}\n", g_program, ::getpid(), kind, text));
+  write_line(kind.empty() ? fmt::format("{}[{}]: {}\n", g_program, shown_pid(), text)
+                          : fmt::format("{}[{}]: {}: {}\n", g_program, shown_pid(), kind, text));
 }
 
 }  // namespace chute::log

@@ -99,6 +99,31 @@ void mount_tmpfs(const Mount& m, int rootfd, std::vector<unsigned long long>& sc
   scratch.push_back(sys::mount_id(top.get()));
 }
 
+// A procfs of this process's PID namespace. The kernel allows it in a user
+// namespace only where a procfs is already fully visible in the mount
+// namespace (the host's /proc, not partly covered) and only with its
+// read-only and atime flags: they are repeated.
+void mount_proc(const Mount& m, int rootfd) {
+  auto target = inroot::try_open(rootfd, m.dst, O_PATH | O_DIRECTORY);
+  if (!target)
+    throw SysError(ENOENT, fmt::format("can't mount /proc for {}: image has no {}", m.why, m.dst));
+  unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  struct statvfs sv;
+  if (::statvfs("/proc", &sv) == 0) {
+    if (sv.f_flag & ST_RDONLY) flags |= MS_RDONLY;
+    if (sv.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (!(sv.f_flag & (ST_NOATIME | ST_RELATIME))) flags |= MS_STRICTATIME;
+  }
+  log::verbose("proc: {} ({})", m.dst, m.why);
+  if (::mount("proc", sys::fd_path(target->get()).c_str(), "proc", flags, nullptr) != 0) {
+    int e = errno;
+    throw SysError(e, fmt::format("{}: can't mount a /proc of the new PID namespace on {} (the "
+                                  "kernel allows it only where the host's /proc is fully visible)",
+                                  m.why, m.dst));
+  }
+}
+
 }  // namespace
 
 Fd cover(int rootfd, const std::string& dir, const CoverOptions& opts) {
@@ -293,6 +318,8 @@ void apply(const std::vector<Mount>& mounts, int rootfd) {
   for (const auto& m : mounts) {
     if (m.kind == Mount::Kind::kTmpfs)
       mount_tmpfs(m, rootfd, scratch);
+    else if (m.kind == Mount::Kind::kProc)
+      mount_proc(m, rootfd);
     else
       bind_one(m, rootfd, scratch, views);
   }

@@ -138,6 +138,13 @@ Plan make_plan(const Config& c, const HostFacts& host) {
   // Default binds whose host side is missing are dropped now; required ones
   // are an error.
   for (auto& m : default_mounts()) {
+    if (c.pid && m.dst == "/proc") {
+      // The job's PID namespace gets a /proc of its own, which shows its
+      // processes only.
+      p.mounts.push_back({Mount::Kind::kProc, Mount::Need::kRequired, "proc", "/proc", false, true,
+                          "--pid"});
+      continue;
+    }
     auto st = sys::try_stat(m.src);
     if (!st) {
       if (m.need == Mount::Need::kRequired)
@@ -294,6 +301,10 @@ Plan make_plan(const Config& c, const HostFacts& host) {
   if (p.isolate && (p.join || p.join_pid))
     throw Error("--ipc, --uts, --hostname and --net=none can't be combined with --join or "
                 "--join-pid (the processes of a group share the first one's namespaces)");
+  p.pid = c.pid;
+  if (p.pid && (p.join || p.join_pid))
+    throw Error("--pid can't be combined with --join or --join-pid (the processes of a group "
+                "share one container; a PID namespace of its own is the job's alone)");
   p.verbosity = c.verbosity;
   return p;
 }

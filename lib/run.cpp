@@ -21,6 +21,7 @@
 #include "chute/error.hpp"
 #include "chute/fuse_server.hpp"
 #include "chute/image.hpp"
+#include "chute/init.hpp"
 #include "chute/inject.hpp"
 #include "chute/job.hpp"
 #include "chute/join.hpp"
@@ -131,8 +132,8 @@ job::Spec job_spec(const Plan& plan) {
 // by its user namespace. A new network namespace has only a loopback
 // interface, down: bring it up.
 void isolate(const Plan& plan) {
-  if (!plan.isolate) return;
-  if (::unshare(plan.isolate) != 0) {
+  if (!plan.isolate && !plan.pid) return;
+  if (plan.isolate && ::unshare(plan.isolate) != 0) {
     int e = errno;
     throw SysError(e, "can't create the --ipc, --uts or --net namespace");
   }
@@ -150,8 +151,10 @@ void isolate(const Plan& plan) {
       throw SysError(e, "--net=none: can't bring the loopback interface up");
     }
   }
-  log::verbose("namespaces:{}{}{}", plan.isolate & CLONE_NEWIPC ? " ipc" : "",
-               plan.isolate & CLONE_NEWUTS ? " uts" : "", plan.isolate & CLONE_NEWNET ? " net" : "");
+  // --pid: the launcher made the PID namespace, this process is its PID 1.
+  log::verbose("namespaces:{}{}{}{}", plan.pid ? " pid" : "",
+               plan.isolate & CLONE_NEWIPC ? " ipc" : "", plan.isolate & CLONE_NEWUTS ? " uts" : "",
+               plan.isolate & CLONE_NEWNET ? " net" : "");
 }
 
 job::Spec set_up(const Plan& plan, Fd root) {
@@ -211,14 +214,30 @@ struct NsChannel {
   }
 };
 
-// A SquashFS image: this process serves it until the job and everything
-// the job left behind have exited (and, with --join, every peer that joined
-// the container); a child mounts it in a mount namespace of its own, sets
-// the container up and becomes the job.
-[[noreturn]] void run_squash(const Plan& plan, std::optional<join::Winner> winner,
-                             const std::string& fingerprint) {
-  fuse::Server server(sys::open(plan.image.path, O_RDONLY), plan.image.path);
-  log::trace("stage: image server made");
+// A SquashFS image, or any image with --pid: this process stays outside
+// the container, as the supervisor the batch system sees; a child makes a
+// mount namespace of its own, attaches the image, sets the container up and
+// becomes the job, or with --pid the init of the job's PID namespace (see
+// init.hpp). A SquashFS image is served by this process until the job and
+// everything the job left behind have exited (and, with --join, every peer
+// that joined the container).
+[[noreturn]] void run_supervised(const Plan& plan, std::optional<join::Winner> winner,
+                                 const std::string& fingerprint) {
+  const bool squash = plan.image.kind == ImageKind::kSquash;
+  // This process is in the container's user namespace but the host's mount
+  // namespace: a job that is root in the namespace (-u 0) may trace the
+  // processes of the namespace and read their /proc/PID/root, this one's the
+  // host's root directory. Not dumpable, this process can be traced only
+  // with a capability of the host's user namespace.
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    int e = errno;
+    throw SysError(e, "can't make the launcher undumpable");
+  }
+  std::optional<fuse::Server> server;
+  if (squash) {
+    server.emplace(sys::open(plan.image.path, O_RDONLY), plan.image.path);
+    log::trace("stage: image server made");
+  }
   std::optional<NsChannel> channel;
   std::optional<join::Server> peers;
   supervise::block_signals();  // before any thread starts
@@ -239,8 +258,11 @@ struct NsChannel {
   } end_channel{channel};
   // Set-up is a string of FUSE requests between the child and the server:
   // on one CPU each is a wake-up rather than an interrupt to another CPU.
-  const cpu_set_t cpus = supervise::pin_to_this_cpu();
-  server.prepare();
+  cpu_set_t cpus{};
+  if (squash) {
+    cpus = supervise::pin_to_this_cpu();
+    server->prepare();
+  }
   int code = supervise::run(
       [&] {
         log::trace("stage: job process started");
@@ -251,10 +273,11 @@ struct NsChannel {
             throw SysError(e, "can't create the job's mount namespace");
           }
           log::trace("stage: job mount namespace made");
-          Fd root = image::attach_squash(server.dev_fd(), plan.image, plan.squash_mount,
-                                         plan.write_fake, plan.ids,
-                                         // Shared memory: wakes the serving thread.
-                                         [&server] { server.start(); });
+          Fd root = squash ? image::attach_squash(server->dev_fd(), plan.image, plan.squash_mount,
+                                                  plan.write_fake, plan.ids,
+                                                  // Through a pipe: wakes the serving thread.
+                                                  [&server] { server->start(); })
+                           : image::attach_directory(plan.image, plan.writable, plan.write_fake);
           log::trace("stage: image attached");
           spec = set_up(plan, std::move(root));
           if (channel) channel->send_mntns();
@@ -262,20 +285,26 @@ struct NsChannel {
           if (channel) channel->send_error(describe(e));
           throw;
         }
-        warm_command(spec);
         spec.set_mask = true;
         spec.mask = supervise::job_mask();
-        spec.set_cpus = true;
-        spec.cpus = cpus;
+        if (squash) {
+          warm_command(spec);
+          spec.set_cpus = true;
+          spec.cpus = cpus;
+        }
+        if (plan.pid) init::run(spec);
         job::throw_failure(spec, job::exec(spec));
       },
-      server.stopped_fd(),
+      squash ? server->stopped_fd() : -1,
       [&] {
-        supervise::restore_cpus(cpus);
-        server.allow_growth();
+        if (squash) {
+          supervise::restore_cpus(cpus);
+          server->allow_growth();
+        }
         // The job has its own copy: the channel ends when the job's side does.
         if (channel) channel->job_end.reset();
-      });
+      },
+      plan.pid);
   // The peers' jobs use this process's image server too.
   if (peers) peers->finish();
   std::fflush(stdout);
@@ -312,12 +341,12 @@ struct NsChannel {
 
 [[noreturn]] void run_container(const Plan& plan, std::optional<join::Winner>& winner,
                                 const std::string& fingerprint) {
-  // SquashFS: the launcher only serves the image; only the job's process
-  // needs a mount namespace (it makes its own).
-  const bool squash = plan.image.kind == ImageKind::kSquash;
-  userns::enter(plan.ids, !squash);
+  // SquashFS, or --pid: the launcher only serves the image or supervises;
+  // only the job's process needs a mount namespace (it makes its own).
+  const bool supervised = plan.image.kind == ImageKind::kSquash || plan.pid;
+  userns::enter(plan.ids, !supervised);
   log::trace("stage: namespaces entered");
-  if (squash) run_squash(plan, std::move(winner), fingerprint);
+  if (supervised) run_supervised(plan, std::move(winner), fingerprint);
   Fd userns, mntns;
   if (winner) {
     userns = open_ns("user");

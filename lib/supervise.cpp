@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -129,9 +130,13 @@ void restore_cpus(const cpu_set_t& mask) {
   ::closedir(d);
 }
 
+namespace {
+
 struct SetupArgs {
   const std::function<void()>* setup;
   pid_t parent;
+  bool new_pid_ns;
+  int parent_fd;  // new PID namespace: a pidfd of the launcher, or -1
 };
 
 int setup_main(void* arg) {
@@ -139,7 +144,15 @@ int setup_main(void* arg) {
   // If the launcher dies (even by SIGKILL), nothing serves the image any
   // more: take the job down with it rather than leave it failing on I/O.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != a->parent) ::_exit(kExitMisc);
+  if (a->new_pid_ns) {
+    // In a new PID namespace getppid() says 0 whoever the parent is: ask
+    // the launcher's pidfd, readable once it has exited.
+    struct pollfd p = {a->parent_fd, POLLIN, 0};
+    if (a->parent_fd >= 0 && ::poll(&p, 1, 0) != 0) ::_exit(kExitMisc);
+    log::set_pid(a->parent);
+  } else if (::getppid() != a->parent) {
+    ::_exit(kExitMisc);
+  }
   try {
     (*a->setup)();
   } catch (const std::exception& e) {
@@ -149,52 +162,17 @@ int setup_main(void* arg) {
   ::_exit(kExitMisc);
 }
 
-sigset_t job_mask() {
-  sigset_t m;
-  ::sigprocmask(SIG_SETMASK, nullptr, &m);
-  for (int sig : kForwarded) sigdelset(&m, sig);
-  sigdelset(&m, SIGCHLD);
-  return m;
-}
+enum class Role {
+  kLauncher,        // of the job itself: stop with it, wait for every descendant
+  kLauncherOfInit,  // of an init that forwards to the job in turn
+  kInit,            // PID 1 of the job's PID namespace: done when the job is reaped
+};
 
-int run(const std::function<void()>& setup, int server_stopped_fd,
-        const std::function<void()>& started) {
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
-    int e = errno;
-    throw SysError(e, "can't become a subreaper");
-  }
-  sigset_t set = handled_set();
-  int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
-  if (sfd < 0) {
-    int e = errno;
-    throw SysError(e, "can't create signalfd");
-  }
-  Fd sigfd(sfd);
-  SetupArgs args{&setup, ::getpid()};
-  // The child shares this process's memory until it executes the job
-  // (CLONE_VM | CLONE_VFORK, as posix_spawn(3) does), which spares copying
-  // the page tables; this thread waits meanwhile, so the child can use its
-  // heap and thread-local state, and the serving threads go on answering the
-  // child's FUSE requests. It gets its own file table, working directory and
-  // mount namespace.
-  constexpr size_t kStack = 1 << 20;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    int e = errno;
-    throw SysError(e, "can't allocate the job's set-up stack");
-  }
-  std::fflush(stdout);
-  std::fflush(stderr);
-  pid_t pid = ::clone(setup_main, static_cast<char*>(stack) + kStack,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
-  int clone_err = errno;
-  ::munmap(stack, kStack);
-  if (pid < 0) throw SysError(clone_err, "can't start the job");
-  log::verbose("job: pid {}", pid);
-  log::trace("stage: job executed");
-  started();
-
+// Forward the signals read from SIGFD to JOB, reap every child, and return
+// the exit status: the job's once every child has been reaped, or, for an
+// init, as soon as the job has been (the kernel kills the rest of the
+// namespace when its init exits).
+int watch(pid_t pid, int sigfd, int server_stopped_fd, Role role) {
   bool job_alive = true;
   int job_status = 0;
   bool server_died = false;
@@ -210,6 +188,7 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
           job_alive = false;
           job_status = st;
           log::verbose("job exited: status {}", status_code(st));
+          if (role == Role::kInit) return status_code(st);
         }
         continue;
       }
@@ -224,7 +203,7 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
       }
       break;  // children remain, none has ended
     }
-    struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {server_stopped_fd, POLLIN, 0}};
+    struct pollfd fds[2] = {{sigfd, POLLIN, 0}, {server_stopped_fd, POLLIN, 0}};
     int n = ::poll(fds, server_stopped || server_stopped_fd < 0 ? 1 : 2, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -236,10 +215,12 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
       // The server also stops, normally, when the last process using the
       // image has left its mount namespace (the mount goes with it), which
       // may be just before that process can be reaped. It died early only
-      // if some process still has a mount namespace.
+      // if some process still has a mount namespace: its mountinfo opens
+      // (which, unlike its ns/mnt, needs no right to trace it: the init of
+      // --pid can't be traced).
       for (pid_t c : children()) {
-        char buf[64];
-        if (::readlink(fmt::format("/proc/{}/ns/mnt", c).c_str(), buf, sizeof buf) > 0) {
+        Fd info(::open(fmt::format("/proc/{}/mountinfo", c).c_str(), O_RDONLY | O_CLOEXEC));
+        if (info) {
           server_died = true;
           log::warn("SquashFS server stopped while the job is running");
           break;
@@ -248,11 +229,13 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
     }
     if (!(fds[0].revents & POLLIN)) continue;
     struct signalfd_siginfo si;
-    if (::read(sigfd.get(), &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
+    if (::read(sigfd, &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
     int sig = static_cast<int>(si.ssi_signo);
     if (sig == SIGCHLD) continue;
     // A terminal sends its signals to the whole foreground process group,
     // the job included: forward only what was sent to the launcher alone.
+    // (In the job's PID namespace a process group led from outside has no
+    // number: both sides read 0, and the test holds.)
     bool from_tty = si.ssi_code == SI_KERNEL && ::getpgid(pid) == ::getpgrp();
     if (!from_tty) {
       if (job_alive) {
@@ -261,13 +244,102 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
         // process group is orphaned, as under batch systems that start
         // each task in a session of its own: stop the job with SIGSTOP,
         // the same action, instead. A job that catches SIGTSTP gets it.
-        ::kill(pid, sig == SIGTSTP && default_action(pid, SIGTSTP) ? SIGSTOP : sig);
+        // An init decides for its job (a SIGSTOP would stop the init,
+        // not the job).
+        const bool stop = sig == SIGTSTP && role != Role::kLauncherOfInit &&
+                          default_action(pid, SIGTSTP);
+        ::kill(pid, stop ? SIGSTOP : sig);
       } else {
         for (pid_t c : children()) ::kill(c, sig);
       }
     }
-    if (sig == SIGTSTP) ::raise(SIGSTOP);  // stop too, so the shell sees the job stopped
+    // Stop too, so the shell sees the job stopped. (An init can't stop.)
+    if (sig == SIGTSTP && role != Role::kInit) ::raise(SIGSTOP);
   }
+}
+
+Fd handled_signalfd() {
+  sigset_t set = handled_set();
+  int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
+  if (sfd < 0) {
+    int e = errno;
+    throw SysError(e, "can't create signalfd");
+  }
+  return Fd(sfd);
+}
+
+}  // namespace
+
+sigset_t job_mask() {
+  sigset_t m;
+  ::sigprocmask(SIG_SETMASK, nullptr, &m);
+  for (int sig : kForwarded) sigdelset(&m, sig);
+  sigdelset(&m, SIGCHLD);
+  return m;
+}
+
+int run(const std::function<void()>& setup, int server_stopped_fd,
+        const std::function<void()>& started, bool new_pid_ns) {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    int e = errno;
+    throw SysError(e, "can't become a subreaper");
+  }
+  Fd sigfd = handled_signalfd();
+  pid_t pid;
+  if (new_pid_ns) {
+    // The child is PID 1 of a new PID namespace and stays, as its init:
+    // it can't share this process's memory as below, and is a copy of it
+    // (fork(2), which also leaves the other threads' locks in order).
+    // After unshare(2), this thread can start no more threads (EINVAL):
+    // the image server's are started before, or by those threads.
+    Fd self(static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0)));
+    if (::unshare(CLONE_NEWPID) != 0) {
+      int e = errno;
+      throw SysError(e, "--pid: can't create a PID namespace");
+    }
+    SetupArgs args{&setup, ::getpid(), true, self.get()};
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid = ::fork();
+    if (pid == 0) setup_main(&args);
+    if (pid < 0) {
+      int e = errno;
+      throw SysError(e, "can't start the job's PID namespace");
+    }
+    log::verbose("init of the job's PID namespace: pid {}", pid);
+  } else {
+    SetupArgs args{&setup, ::getpid(), false, -1};
+    // The child shares this process's memory until it executes the job
+    // (CLONE_VM | CLONE_VFORK, as posix_spawn(3) does), which spares
+    // copying the page tables; this thread waits meanwhile, so the child
+    // can use its heap and thread-local state, and the serving threads go
+    // on answering the child's FUSE requests. It gets its own file table,
+    // working directory and mount namespace.
+    constexpr size_t kStack = 1 << 20;
+    void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      int e = errno;
+      throw SysError(e, "can't allocate the job's set-up stack");
+    }
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid = ::clone(setup_main, static_cast<char*>(stack) + kStack,
+                  CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+    int clone_err = errno;
+    ::munmap(stack, kStack);
+    if (pid < 0) throw SysError(clone_err, "can't start the job");
+    log::verbose("job: pid {}", pid);
+  }
+  log::trace("stage: job executed");
+  started();
+  return watch(pid, sigfd.get(), server_stopped_fd,
+               new_pid_ns ? Role::kLauncherOfInit : Role::kLauncher);
+}
+
+int as_init(pid_t job) {
+  Fd sigfd = handled_signalfd();
+  return watch(job, sigfd.get(), -1, Role::kInit);
 }
 
 }  // namespace chute::supervise

@@ -52,7 +52,9 @@ public:
   void allow_growth() { may_grow_.store(true); }
 
   // Let it serve: call once the image is mounted (/dev/fuse can't be read
-  // before). Allocates nothing.
+  // before). Allocates nothing. The child that mounts may share this
+  // process's memory or be a copy of it (fork(2), as with ch-run --pid):
+  // the word goes through a pipe.
   void start();
 
 
@@ -101,9 +103,7 @@ private:
   std::atomic<int> idle_workers_{0};
   std::atomic<bool> may_grow_{false};
   void add_worker();
-  std::mutex go_mu_;
-  std::condition_variable go_cv_;
-  bool go_ = false;
+  Fd go_[2];  // start() writes one byte, never read: every worker sees it
   std::atomic<int> live_workers_{0};
   void worker();
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fmt/core.h>
+#include <sys/types.h>
 
 #include <string_view>
 
@@ -24,6 +25,11 @@ void set_program(std::string_view name);
 std::string_view program();
 void set_level(int level);
 int level();
+
+// The process id messages name, instead of getpid()'s: in a PID namespace
+// of its own (ch-run --pid) the container's processes are 1 and 2 to
+// themselves, and the user and the batch system know the launcher's.
+void set_pid(pid_t pid);
 
 // Write one already formatted line at the given kind ("error", "warning", or
 // "" for plain informational messages).

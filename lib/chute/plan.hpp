@@ -46,6 +46,7 @@ struct Config {
   bool uts = false;                        // --uts, or --hostname
   std::optional<std::string> hostname;     // --hostname
   bool net_none = false;                   // --net=none
+  bool pid = false;                        // --pid
   int verbosity = 0;   // -3 .. 3
 };
 
@@ -61,7 +62,9 @@ struct HostFacts {
 
 // One mount to make inside the image, in order.
 struct Mount {
-  enum class Kind { kBind, kTmpfs };
+  // kProc: a new procfs, of the PID namespace of the process that mounts
+  // it (--pid: PID 1 of the job's), in place of the host's /proc.
+  enum class Kind { kBind, kTmpfs, kProc };
   enum class Need {
     kRequired,   // source and destination must exist
     kOptional,   // skipped when either is missing
@@ -97,6 +100,7 @@ struct Plan {
   std::vector<int> cap_drop;           // --cap-drop (see job::caps_to_drop)
   int isolate = 0;                     // more namespaces: CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET
   std::optional<std::string> hostname; // in the new UTS namespace
+  bool pid = false;                    // --pid: a PID namespace with an init (see init.hpp)
   int verbosity = 0;
 };
 

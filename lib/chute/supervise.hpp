@@ -30,8 +30,21 @@ void block_signals();
 // becomes readable if the image server stops. Returns the exit status: the
 // job's, 128+N if it was killed by signal N, 31 or 49 if it could not start,
 // or kExitServerDied if the server stopped while the job ran.
+//
+// With NEW_PID_NS (ch-run --pid), the child is PID 1 of a new PID
+// namespace, a copy of this process (fork(2)) rather than sharing its
+// memory, and SETUP ends by becoming the namespace's init (see init.hpp),
+// which exits with the job's status; STARTED runs as soon as it is
+// forked. Signals go to the init, which forwards them to the job. The
+// calling thread can't start threads afterwards.
 int run(const std::function<void()>& setup, int server_stopped_fd,
-        const std::function<void()>& started);
+        const std::function<void()>& started, bool new_pid_ns = false);
+
+// For PID 1 of a PID namespace, whose child JOB is the job: forward the
+// signals above to the job as run() does (the init's own stay blocked),
+// reap every process the namespace's orphans leave, and return the job's
+// exit status (128+N if it was killed by signal N) as soon as it has ended.
+int as_init(pid_t job);
 
 // The signal mask the job should start with: the current one, without the
 // signals block_signals() blocked.

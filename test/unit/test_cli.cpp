@@ -247,6 +247,12 @@ TEST_CASE("cli: --no-passwd", "[cli]") {
   CHECK(parse({"--no-passwd", "img", "cmd"}).config.no_passwd);
 }
 
+TEST_CASE("cli: --pid, off by default, takes no argument", "[cli]") {
+  CHECK_FALSE(parse({"img", "cmd"}).config.pid);
+  CHECK(parse({"--pid", "img", "cmd"}).config.pid);
+  CHECK_THROWS_WITH(parse({"--pid=yes", "img", "cmd"}), Contains("--pid"));
+}
+
 TEST_CASE("cli: -t/--private-tmp", "[cli]") {
   CHECK(parse({"-t", "img", "cmd"}).config.private_tmp);
   CHECK(parse({"--private-tmp", "img", "cmd"}).config.private_tmp);
@@ -573,7 +579,7 @@ TEST_CASE("cli: usage and help texts", "[cli][help]") {
   SECTION("help names every long option") {
     for (const char* opt :
          {"--bind", "--cd", "--env-no-expand", "--feature", "--gid", "--help", "--home",
-          "--mount", "--no-passwd", "--private-tmp", "--quiet", "--set-env", "--set-env0",
+          "--mount", "--no-passwd", "--pid", "--private-tmp", "--quiet", "--set-env", "--set-env0",
           "--storage", "--uid", "--unsafe", "--unset-env", "--usage", "--verbose", "--version",
           "--write"}) {
       INFO("option " << opt);

@@ -751,3 +751,48 @@ TEST_CASE("make_plan: PMIx directories that are shown already, missing, relative
   f.host.env.set("PMIX_SERVER_TMPDIR", f.t.mkdir("pmix"));
   CHECK(make_plan(f.config, f.host).mounts.size() == base);
 }
+
+TEST_CASE("make_plan: --pid mounts a /proc of the job's own in place of the host's, nothing "
+          "else changes", "[plan][mounts][pid]") {
+  Fixture f;
+  const Plan without = make_plan(f.config, f.host);
+  f.config.pid = true;
+  const Plan with = make_plan(f.config, f.host);
+  CHECK_FALSE(without.pid);
+  CHECK(with.pid);
+  REQUIRE(with.mounts.size() == without.mounts.size());
+  for (size_t i = 0; i < with.mounts.size(); ++i) {
+    INFO("mount " << i << ": " << without.mounts[i].dst);
+    CHECK(with.mounts[i].dst == without.mounts[i].dst);
+    if (with.mounts[i].dst == "/proc") {
+      CHECK(without.mounts[i].kind == Kind::kBind);
+      CHECK(with.mounts[i].kind == Kind::kProc);
+      CHECK(with.mounts[i].need == Need::kRequired);
+      CHECK(with.mounts[i].why == "--pid");
+    } else {
+      CHECK(with.mounts[i].kind == without.mounts[i].kind);
+      CHECK(with.mounts[i].src == without.mounts[i].src);
+    }
+  }
+  CHECK(find_dst(with.mounts, "/proc") != nullptr);
+}
+
+TEST_CASE("make_plan: --pid can't be combined with --join or --join-pid, naming both",
+          "[plan][pid][join]") {
+  Fixture f;
+  f.config.pid = true;
+  f.config.join = true;
+  f.config.join_ct = "2";
+  f.config.join_tag = "pid-test";
+  CHECK_THROWS_WITH(make_plan(f.config, f.host), Contains("--pid") && Contains("--join"));
+  f.config.join = false;
+  f.config.join_ct.reset();
+  f.config.join_tag.reset();
+  f.config.join_pid = 4242;
+  CHECK_THROWS_WITH(make_plan(f.config, f.host), Contains("--pid") && Contains("--join-pid"));
+  // A --join that expects no other process makes no group: nothing to refuse.
+  f.config.join_pid.reset();
+  f.config.join = true;
+  f.config.join_ct = "1";
+  CHECK(make_plan(f.config, f.host).pid);
+}
