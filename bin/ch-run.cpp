@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
       std::fputs(cli::ch_run_usage().c_str(), stderr);
       throw;
     }
+    log::set_level(parsed.config.verbosity);
     switch (parsed.action) {
       case cli::Parsed::Action::kHelp:
         std::fputs(cli::ch_run_help().c_str(), stdout);
@@ -39,7 +40,6 @@ int main(int argc, char** argv) {
       case cli::Parsed::Action::kRun:
         break;
     }
-    log::set_level(parsed.config.verbosity);
     const Plan plan = make_plan(parsed.config, HostFacts::current());
     run(plan);
   } catch (const std::exception& e) {

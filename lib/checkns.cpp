@@ -18,6 +18,7 @@
 
 #include "chute/error.hpp"
 #include "chute/idmap.hpp"
+#include "chute/seccomp.hpp"
 #include "chute/sys.hpp"
 #include "chute/userns.hpp"
 
@@ -233,6 +234,14 @@ std::vector<Result> run_all(const std::string& dev_fuse) {
     }
     return std::string("works");
   }));
+
+  // It forks a child of its own.
+  const auto why = seccomp::self_test();
+  out.push_back({why ? Status::kWarn : Status::kOk,
+                 "seccomp filters (for --seccomp, --seccomp-deny)",
+                 why ? *why : "root emulation fakes chown, set*id, mknod of devices; the deny "
+                              "list refuses",
+                 false});
   return out;
 }
 

@@ -14,6 +14,7 @@
 #include "chute/error.hpp"
 #include "chute/job.hpp"
 #include "chute/log.hpp"
+#include "chute/seccomp.hpp"
 #include "chute/sys.hpp"
 
 namespace chute::cli {
@@ -39,6 +40,8 @@ enum LongOnly : int {
   kJoinPid,
   kJoinTag,
   kNoPasswd,
+  kSeccomp,
+  kSeccompDeny,
   kSetEnv,
   kSetEnv0,
   kUnsafe,
@@ -72,6 +75,8 @@ const struct option kOptions[] = {
     {"pid", no_argument, nullptr, kPid},
     {"private-tmp", no_argument, nullptr, 't'},
     {"quiet", no_argument, nullptr, 'q'},
+    {"seccomp", no_argument, nullptr, kSeccomp},
+    {"seccomp-deny", optional_argument, nullptr, kSeccompDeny},
     {"set-env", optional_argument, nullptr, kSetEnv},
     {"set-env0", optional_argument, nullptr, kSetEnv0},
     {"storage", required_argument, nullptr, 's'},
@@ -132,6 +137,25 @@ void check_size(const std::string& size) {
   if (!ok)
     throw Error(fmt::format("--write-fake: invalid size {:?} (a positive number, with k, m, g or "
                             "% of memory; examples: 12%, 512m, 4g)", size));
+}
+
+// --seccomp-deny's rules: the built-in list, or a profile read now from
+// the host (a missing or bad file fails before any namespace exists).
+std::vector<seccomp::Rule> deny_rules(const char* arg) {
+  if (arg == nullptr) return seccomp::default_rules();
+  const std::string path(arg);
+  if (path.empty()) throw Error("--seccomp-deny: empty file name");
+  std::string text;
+  try {
+    text = sys::read_file(path);
+  } catch (const SysError& e) {
+    throw SysError(e.err(), fmt::format("--seccomp-deny: can't read profile: {}", path));
+  }
+  try {
+    return seccomp::parse_profile(text, path);
+  } catch (const Error& e) {
+    throw Error(fmt::format("--seccomp-deny: {}", e.what()));
+  }
 }
 
 bool kernel_at_least(int major, int minor) {
@@ -282,6 +306,14 @@ Parsed parse_ch_run(int argc, const char* const* argv_in) {
       case 'q':
         ++quiet;
         break;
+      case kSeccomp:
+        c.seccomp.emulate_root = true;
+        break;
+      case kSeccompDeny: {
+        auto rules = deny_rules(::optarg);
+        c.seccomp.deny.insert(c.seccomp.deny.end(), rules.begin(), rules.end());
+        break;
+      }
       case kSetEnv:
         c.env_ops.push_back(set_env_op(::optarg, '\n', "--set-env"));
         break;
@@ -400,6 +432,10 @@ Run a command in a container, as an ordinary user.
                              init that reaps orphans and forwards signals
   -q, --quiet                -q: job's stdout to /dev/null; -qq: also no
                              warnings; -qqq: also job's stderr to /dev/null
+      --seccomp              root emulation: chown, set*id, setgroups, capset,
+                             mknod of devices... succeed without effect
+      --seccomp-deny[=FILE]  refuse dangerous system calls with EPERM: a
+                             built-in list, or the profile FILE
   -s, --storage=DIR          image storage (default: $CH_IMAGE_STORAGE, else
                              /var/tmp/$USER.ch)
       --set-env[=ARG]        set variables: ARG is KEY=VAL or a host file of
@@ -430,7 +466,15 @@ int feature_status(std::string_view feature) {
   if (feature == "extglob" || feature == "squash") return 0;
   // chute's own: host injection (--gpu, --device with CDI specs, --mpi).
   if (feature == "gpu" || feature == "cdi" || feature == "mpi") return 0;
-  if (feature == "seccomp") return kExitMisc;
+  if (feature == "seccomp") {
+    // Not only built in: a filter must load and fake what it should here.
+    if (auto why = seccomp::self_test()) {
+      log::verbose("seccomp self-test failed: {}", *why);
+      return kExitMisc;
+    }
+    log::verbose("seccomp self-test passed");
+    return 0;
+  }
   // Unprivileged overlayfs needs Linux 5.11, user xattrs on tmpfs 6.6.
   if (feature == "overlayfs") return kernel_at_least(5, 11) ? 0 : 1;
   if (feature == "tmpfs-xattrs") return kernel_at_least(6, 6) ? 0 : 1;

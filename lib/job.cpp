@@ -71,6 +71,12 @@ Failure exec(const Spec& spec) noexcept {
   }
   // execvp(3) searches the PATH of environ, which must be the job's.
   environ = const_cast<char**>(spec.envp.data());
+  // The filter last: nothing of ch-run's own runs under it but the check
+  // and execve(2).
+  if (!spec.seccomp.code.empty()) {
+    if (int e = seccomp::load(spec.seccomp)) return {Step::kSeccomp, e};
+    if (int e = seccomp::check(spec.seccomp)) return {Step::kSeccompCheck, e};
+  }
   ::execvp(spec.argv[0], spec.argv.data());
   int e = errno;
   if (saved >= 0) ::dup2(saved, STDERR_FILENO);
@@ -87,6 +93,16 @@ void throw_failure(const Spec& spec, Failure f) {
       throw SysError(f.err, "can't open /dev/null");
     case Step::kCaps:
       throw SysError(f.err, "can't drop capabilities");
+    case Step::kSeccomp:
+      throw SysError(f.err, "can't load the seccomp filter");
+    case Step::kSeccompCheck: {
+      const int want = spec.seccomp.kexec_errno;
+      auto name = [](int e) {
+        return e <= 0 ? std::string("0") : fmt::format("-1 ({})", ::strerrorname_np(e));
+      };
+      throw Error(fmt::format("seccomp filter self-test failed: kexec_load(2) returned {}, "
+                              "expected {}", name(f.err), name(want)));
+    }
     case Step::kExec:
     case Step::kNone:
       break;

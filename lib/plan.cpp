@@ -296,6 +296,14 @@ Plan make_plan(const Config& c, const HostFacts& host) {
     if (g.count > 1) p.join = std::move(g);
   }
   p.cap_drop = c.cap_drop;
+  // Compiled now, so that the job's last step only loads it. Each process
+  // of a --join group has its own filter: it is not part of the container.
+  p.seccomp = seccomp::compile(c.seccomp);
+  if (!p.seccomp.code.empty())
+    log::verbose("seccomp: {}{}{} ({} instructions)", c.seccomp.emulate_root ? "root emulation" : "",
+                 c.seccomp.emulate_root && !c.seccomp.deny.empty() ? ", " : "",
+                 c.seccomp.deny.empty() ? "" : fmt::format("{} calls denied", c.seccomp.deny.size()),
+                 p.seccomp.code.size());
   p.isolate = (c.ipc ? CLONE_NEWIPC : 0) | (c.uts ? CLONE_NEWUTS : 0) | (c.net_none ? CLONE_NEWNET : 0);
   p.hostname = c.hostname;
   if (p.isolate && (p.join || p.join_pid))

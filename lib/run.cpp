@@ -112,6 +112,7 @@ job::Spec job_spec(const Plan& plan) {
   spec.cwd = plan.cwd;
   spec.verbosity = plan.verbosity;
   spec.drop_bounding = job::caps_to_drop(plan.ids.container_uid, plan.cap_drop);
+  spec.seccomp = plan.seccomp;
   env::fix(
       spec.env, plan.env, is_dir("/root") ? "/root" : "/",
       [] {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "chute/env.hpp"
+#include "chute/seccomp.hpp"
 
 namespace chute::job {
 
@@ -30,6 +31,9 @@ struct Spec {
   // caps_to_drop()); the ambient, inheritable, permitted and effective sets
   // are always cleared.
   std::vector<int> drop_bounding;
+  // --seccomp, --seccomp-deny: loaded last, just before execve(2) (root
+  // emulation would fake the capability calls above).
+  seccomp::Program seccomp;
 };
 
 // The bounding-set drops for a job running as container uid UID with
@@ -47,11 +51,11 @@ std::vector<int> parse_cap_list(std::string_view text);
 void finish(Spec& spec);
 
 // Which step failed, for the message.
-enum class Step { kNone, kCwd, kNoNewPrivs, kDevNull, kCaps, kExec };
+enum class Step { kNone, kCwd, kNoNewPrivs, kDevNull, kCaps, kSeccomp, kSeccompCheck, kExec };
 
 struct Failure {
   Step step = Step::kNone;
-  int err = 0;
+  int err = 0;   // kSeccompCheck: what seccomp::check() returned
 };
 
 // Apply SPEC and execute the command, searching the job's PATH. Returns

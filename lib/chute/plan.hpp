@@ -15,6 +15,7 @@
 #include "chute/image_ref.hpp"
 #include "chute/inject.hpp"
 #include "chute/join.hpp"
+#include "chute/seccomp.hpp"
 #include "chute/site.hpp"
 
 namespace chute {
@@ -42,6 +43,7 @@ struct Config {
   std::optional<pid_t> join_pid;
   inject::Request inject;                  // --gpu, --device, -d, --cdi-dirs, --mpi, --warn-only
   std::vector<int> cap_drop;               // --cap-drop (capability numbers; -1: all)
+  seccomp::Policy seccomp;                 // --seccomp, --seccomp-deny[=FILE]
   bool ipc = false;                        // --ipc
   bool uts = false;                        // --uts, or --hostname
   std::optional<std::string> hostname;     // --hostname
@@ -98,6 +100,7 @@ struct Plan {
   std::optional<pid_t> join_pid;       // --join-pid
   inject::Plan inject;                 // --gpu, --device, --mpi
   std::vector<int> cap_drop;           // --cap-drop (see job::caps_to_drop)
+  seccomp::Program seccomp;            // --seccomp, --seccomp-deny: compiled, loaded by the job
   int isolate = 0;                     // more namespaces: CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET
   std::optional<std::string> hostname; // in the new UTS namespace
   bool pid = false;                    // --pid: a PID namespace with an init (see init.hpp)

@@ -11,6 +11,7 @@ like "$out" "^ok   mount namespace: " "it checks mount namespaces"
 like "$out" "^ok   pivot_root: " "it checks pivot_root"
 like "$out" "^(ok  |WARN) /dev/fuse" "it checks /dev/fuse"
 like "$out" "^(ok  |WARN) overlayfs in a user namespace" "it checks overlayfs"
+like "$out" "^ok   seccomp filters \(for --seccomp, --seccomp-deny\): root emulation" "it checks seccomp filters"
 like "$out" "user.max_user_namespaces=[0-9]+" "it reports the user namespace limit"
 is "$(printf '%s\n' "$out" | grep -Evc '^(ok  |WARN|FAIL) ')" 0 "every line is one check"
 

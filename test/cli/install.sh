@@ -37,6 +37,22 @@ so=$(ls "$root/$libdir"/libchute.so.* 2>/dev/null | head -1)
 
 run "$root/bin/ch-run" "$img" -- probe exit 3
 is "$rc" 3 "the installed ch-run runs a container"
+run "$root/bin/ch-run" --feature=seccomp
+is "$rc" 0 "the installed ch-run's seccomp filters work (--feature=seccomp)"
+# meson install's seccomp self-test: the script it runs, on the real ch-run
+# and on one whose test fails.
+selftest=$(cd "$(dirname "$CLI_LIB")/../.." && pwd)/bin/seccomp-selftest
+run "$selftest" "$root/bin/ch-run"
+is "$rc|$out" "0|seccomp self-test passed: --seccomp and --seccomp-deny work here" \
+    "the install-time seccomp self-test passes"
+printf '#!/bin/sh\necho "ch-run[1]: seccomp self-test failed: setuid(2) was not faked" >&2\nexit 31\n' \
+    > "$scratch/broken-ch-run"
+chmod +x "$scratch/broken-ch-run"
+run "$selftest" "$scratch/broken-ch-run"
+is "$rc" 1 "a failing self-test fails the installation"
+like "$err" "error: seccomp self-test failed" "... loudly"
+like "$err" "setuid\(2\) was not faked" "... with ch-run's reason"
+like "$err" "seccomp_check=false" "... and the way to install anyway"
 for page in man1/ch-run.1 man1/ch-convert.1 man1/ch-checkns.1 man1/ch-fromhost.1 man5/chute.yaml.5; do
     run man --warnings -l "$root/share/man/$page"
     is "$rc|$err" "0|" "the installed $page renders without warnings"

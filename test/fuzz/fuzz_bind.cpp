@@ -15,6 +15,7 @@
 #include "chute/cli.hpp"
 #include "chute/error.hpp"
 #include "chute/path.hpp"
+#include "chute/seccomp.hpp"
 
 using namespace chute;
 
@@ -50,9 +51,9 @@ void bind(std::string_view arg) {
   }
 }
 
-// --set-env=FILE and --set-env0=FILE read host files at parse time: leave
-// out any word that could be (an abbreviation of) either with a value that
-// names a file rather than assigning a variable.
+// --set-env=FILE, --set-env0=FILE and --seccomp-deny=FILE read host files
+// at parse time: leave out any word that could be (an abbreviation of) one
+// of them with a value that names a file rather than assigning a variable.
 bool reads_a_file(std::string_view word) {
   if (!word.starts_with("--")) return false;
   word.remove_prefix(2);
@@ -60,6 +61,7 @@ bool reads_a_file(std::string_view word) {
   if (eq == std::string_view::npos) return false;
   const std::string_view name = word.substr(0, eq);
   const std::string_view value = word.substr(eq + 1);
+  if (!name.empty() && std::string_view("seccomp-deny").starts_with(name)) return true;
   return !name.empty() && std::string_view("set-env0").starts_with(name) &&
          value.find('=') == std::string_view::npos;
 }
@@ -114,7 +116,15 @@ void command_line(std::string_view text) {
     // Both IMAGE and COMMAND are there, and they came from the words.
     if (c.argv.empty() || c.argv.size() + 1 >= words.size()) std::abort();
   }
-  if (p.action == cli::Parsed::Action::kFeature) {
+  // Never a file here: the built-in deny list only, as many times as asked.
+  const auto& builtin = seccomp::default_deny();
+  if (c.seccomp.deny.size() % builtin.size() != 0) std::abort();
+  for (size_t k = 0; k < c.seccomp.deny.size(); ++k)
+    if (c.seccomp.deny[k].name != builtin[k % builtin.size()] ||
+        c.seccomp.deny[k].err != seccomp::kDenyErrno)
+      std::abort();
+  // seccomp: its self-test forks a child, not for every input.
+  if (p.action == cli::Parsed::Action::kFeature && p.feature != "seccomp") {
     try {
       const int s = cli::feature_status(p.feature);
       if (s != 0 && s != 1 && s != kExitMisc) std::abort();

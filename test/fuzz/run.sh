@@ -168,6 +168,18 @@ printf '%s\000' --gpu=optional --device=nvidia.com/gpu=0 --mpi -d --cdi-dirs=/et
     > "$binds/inject"
 printf '%s\000' --feature=extglob > "$binds/feature"
 printf '%s\000' --cap-drop=all --cap-drop=CAP_NET_RAW,sys_admin -t img -- id > "$binds/caps"
+printf '%s\000' --seccomp --seccomp-deny -u 0 img -- apt-get install x > "$binds/seccomp"
+
+# Seeds of --seccomp-deny's profiles: the built-in list, names with
+# errnos, comments and blanks, and mistakes.
+prof=$work/seeds-fuzz_seccomp
+mkdir -p "$prof"
+printf '@default\n' > "$prof/default"
+printf '# a profile\nbpf\tENOSYS  # none\n\nkeyctl 33\n@default EDOM\r\niopl\nchown32 eperm\n' \
+    > "$prof/mixed"
+printf 'perf_event_open\nuserfaultfd EACCES\nio_uring_setup 38\n' > "$prof/odd"
+printf 'kexec\nbpf 0\nbpf EPERM x\n' > "$prof/bad"
+printf '%s\n' bpf seccomp ptrace mount umount2 unshare setns clone3 > "$prof/many"
 
 # Seeds of the SquashFS check: a small image (a file, a link, a directory),
 # copies of it cut short, and the same image uncompressed.
