@@ -43,8 +43,9 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
   ref.arg = std::string(arg);
   if (arg.empty()) throw Error("image argument is empty");
 
-  // 1. A name in storage.
-  if (!path::is_absolute(arg)) {
+  // 1. A name in storage. "." and ".." are paths: mangled, they would still
+  // name the storage's img directory and the storage directory itself.
+  if (!path::is_absolute(arg) && arg != "." && arg != "..") {
     std::string named = path::join(path::join(storage, "img"), mangle(arg));
     if (auto st = sys::try_stat(named); st && S_ISDIR(st->st_mode)) {
       ref.kind = ImageKind::kDirectory;
@@ -81,8 +82,12 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
     return ref;
   }
 
-  // 3. A SquashFS file, recognised by its magic, not its name.
-  int fd = ::open(ref.arg.c_str(), O_RDONLY | O_CLOEXEC);
+  // 3. A SquashFS file, recognised by its magic, not its name. Only a
+  // regular file: opening a FIFO would wait for a writer, reading a device
+  // would read anything.
+  if (!S_ISREG(st.st_mode))
+    throw Error(fmt::format("unknown image type (not a directory, not SquashFS): {}", arg));
+  int fd = ::open(ref.arg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
     throw SysError(e, fmt::format("can't open image: {}", arg));
