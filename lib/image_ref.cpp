@@ -45,8 +45,9 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
 
   // 1. A name in storage. "." and ".." are paths: mangled, they would still
   // name the storage's img directory and the storage directory itself.
+  std::string named;
   if (!path::is_absolute(arg) && arg != "." && arg != "..") {
-    std::string named = path::join(path::join(storage, "img"), mangle(arg));
+    named = path::join(path::join(storage, "img"), mangle(arg));
     if (auto st = sys::try_stat(named); st && S_ISDIR(st->st_mode)) {
       ref.kind = ImageKind::kDirectory;
       ref.path = sys::try_canonical(named).value_or(named);
@@ -59,6 +60,10 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
   struct stat st;
   if (::stat(ref.arg.c_str(), &st) != 0) {
     int e = errno;
+    // Say where the name was looked for too: the storage directory depends
+    // on -s, $CH_IMAGE_STORAGE and $USER.
+    if (!named.empty())
+      throw SysError(e, fmt::format("can't find image: {} (nor {} in storage)", arg, named));
     throw SysError(e, fmt::format("can't find image: {}", arg));
   }
   ref.path = ref.arg;

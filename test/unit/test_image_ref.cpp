@@ -289,6 +289,14 @@ TEST_CASE("resolve fails with SysError for a missing image", "[image_ref][resolv
                     SysError);
     CHECK_THROWS_WITH(image_ref::resolve("no-such-image:latest", t / "storage", false),
                       Contains("no-such-image:latest"));
+    // Where the name was looked for: the storage depends on -s, the
+    // environment and $USER.
+    CHECK_THROWS_WITH(image_ref::resolve("no-such-image:latest", t / "storage", false),
+                      Contains("(nor " + t / "storage/img/no-such-image+latest" + " in storage)"));
+  }
+  SECTION("an absolute path: no storage in the message") {
+    CHECK_THROWS_WITH(image_ref::resolve(t / "nope", t / "storage", false),
+                      !Contains("in storage"));
   }
 }
 
