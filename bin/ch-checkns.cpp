@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "chute/checkns.hpp"
 #include "chute/error.hpp"
 #include "chute/log.hpp"
@@ -12,17 +14,22 @@ using namespace chute;
 
 int main(int argc, char** argv) {
   log::set_program("ch-checkns");
-  if (argc > 1 && (std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "--help") == 0)) {
+  // -h and -V stand alone: anything else on the command line is an error.
+  auto is = [&](int i, const char* a, const char* b) {
+    return std::strcmp(argv[i], a) == 0 || std::strcmp(argv[i], b) == 0;
+  };
+  if (argc == 2 && is(1, "-h", "--help")) {
     std::puts("usage: ch-checkns\n\nCheck that unprivileged containers work on this machine.\n"
               "Exit 0 if all required checks pass, 31 otherwise. See ch-checkns(1).");
     return 0;
   }
-  if (argc > 1 && (std::strcmp(argv[1], "-V") == 0 || std::strcmp(argv[1], "--version") == 0)) {
+  if (argc == 2 && is(1, "-V", "--version")) {
     std::fputs(CHUTE_VERSION "\n", stderr);
     return 0;
   }
   if (argc > 1) {
-    log::emit("error", "no arguments expected (try --help)");
+    const int bad = argc > 2 && (is(1, "-h", "--help") || is(1, "-V", "--version")) ? 2 : 1;
+    log::emit("error", fmt::format("no arguments expected, got {:?} (try --help)", argv[bad]));
     return kExitMisc;
   }
   bool ok = true;

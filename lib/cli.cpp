@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -95,6 +96,10 @@ const struct option kOptions[] = {
 
 constexpr const char* kShort = ":b:c:dg:hjm:qs:tu:vVwW::";
 
+// The most a --set-env file may hold: more than any environment the kernel
+// lets a program start with (at most 6 MiB in all).
+constexpr size_t kMaxEnvFile = size_t{16} << 20;
+
 env::Op set_env_op(const char* arg, char delim, std::string_view option) {
   env::Op op;
   if (arg == nullptr) {
@@ -110,15 +115,23 @@ env::Op set_env_op(const char* arg, char delim, std::string_view option) {
     return op;
   }
   // A host file, read now: a missing or unreadable file fails before any
-  // namespace exists. It need not be seekable (a pipe works).
+  // namespace exists. It need not be seekable (a pipe works), so its size is
+  // known only once read: reading stops at a bound (/dev/zero never ends).
   std::string path(a);
   std::string text;
   try {
-    text = sys::read_file(path);
+    text = sys::read_file(path, kMaxEnvFile + 1);
   } catch (const SysError& e) {
     throw SysError(e.err(), fmt::format("{}: can't read file: {}", option, path));
   }
-  op.vars = env::parse_records(text, delim, path);
+  if (text.size() > kMaxEnvFile)
+    throw Error(fmt::format("{}: file larger than {} bytes: {}", option, kMaxEnvFile, path));
+  // execve(2) refuses a variable longer than 32 pages (MAX_ARG_STRLEN, with
+  // its terminating NUL): say so now, naming the line, rather than fail to
+  // start the command.
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const size_t max_variable = 32 * static_cast<size_t>(page > 0 ? page : 4096) - 1;
+  op.vars = env::parse_records(text, delim, path, max_variable);
   return op;
 }
 

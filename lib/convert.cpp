@@ -698,7 +698,9 @@ void convert_tar(const Options& o, sink::Sink& s, Progress& p, Stats& st) {
   unpack::Archive a(unpack::open_file(o.in, o.in), true);
   unpack::RawMember raw;
   member::TopLevel top;
+  bool any = false;
   while (a.next(raw)) {
+    any = true;
     p.entry();
     auto m = admit(raw, o.in, st);
     if (!m) continue;
@@ -706,6 +708,9 @@ void convert_tar(const Options& o, sink::Sink& s, Progress& p, Stats& st) {
     ArchiveData d(a, p);
     add_member(s, *m, m->kind == Kind::kFile ? &d : nullptr, o.in);
   }
+  // Nothing but the end-of-archive blocks (/dev/zero read as a tar, a
+  // download that came back empty): not an image.
+  if (!any) throw Error(fmt::format("{}: an empty archive (no members): not an image", o.in));
   if (const std::string root = top.root(); !root.empty() && o.out_fmt != Format::kTar) {
     log::verbose("{}: all members are under {}/: using it as the image root", o.in, root);
     s.set_root(root);

@@ -52,7 +52,7 @@ public:
   void add(const Member& m, Data* data) override {
     const std::string path = prefix_ + m.path;
     if (path.empty()) {  // the root itself
-      if (::fchmod(root_.get(), m.perm) != 0) throw SysError(errno, "can't chmod the image root");
+      if (::fchmod(root_.get(), m.perm) != 0) throw SysError(errno, fmt::format("{}: can't chmod the image root", out_));
       dir_times_.emplace_back(".", m.mtime);
       return;
     }
@@ -127,7 +127,7 @@ private:
       if (!fd && errno == ENOENT) {
         if (!create) return -1;
         if (::mkdirat(at, c, 0755) != 0 && errno != EEXIST)
-          throw SysError(errno, fmt::format("can't create directory {:?}", joined(comps, k)));
+          throw SysError(errno, fmt::format("{}: can't create directory {:?}", out_, joined(comps, k)));
         fd = Fd(::openat(at, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       }
       if (!fd) {
@@ -135,7 +135,7 @@ private:
           throw Error(fmt::format("parent {:?} is not a directory (a symlink or a file): "
                                   "refusing to write through it",
                                   joined(comps, k)));
-        throw SysError(errno, fmt::format("can't open directory {:?}", joined(comps, k)));
+        throw SysError(errno, fmt::format("{}: can't open directory {:?}", out_, joined(comps, k)));
       }
       stack_.emplace_back(comps[k], std::move(fd));
     }
@@ -153,20 +153,20 @@ private:
   void make_room(int pfd, const std::string& path, const std::string& base, const Member& m) {
     struct stat st;
     if (::fstatat(pfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-      throw SysError(errno, fmt::format("can't stat {:?}", path));
+      throw SysError(errno, fmt::format("{}: can't stat {:?}", out_, path));
     if (S_ISDIR(st.st_mode))
       throw Error(fmt::format("a {} would replace a directory", member::kind_name(m.kind)));
-    if (::unlinkat(pfd, base.c_str(), 0) != 0) throw SysError(errno, fmt::format("can't replace {:?}", path));
+    if (::unlinkat(pfd, base.c_str(), 0) != 0) throw SysError(errno, fmt::format("{}: can't replace {:?}", out_, path));
   }
 
   void add_dir(int pfd, const std::string& path, const std::string& base, const Member& m) {
     if (::mkdirat(pfd, base.c_str(), m.perm) != 0) {
-      if (errno != EEXIST) throw SysError(errno, fmt::format("can't create directory {:?}", path));
+      if (errno != EEXIST) throw SysError(errno, fmt::format("{}: can't create directory {:?}", out_, path));
       struct stat st;
       if (::fstatat(pfd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
         throw Error(fmt::format("a directory would replace a {}", S_ISLNK(st.st_mode) ? "symlink" : "file"));
       if (::fchmodat(pfd, base.c_str(), m.perm, 0) != 0)
-        throw SysError(errno, fmt::format("can't chmod {:?}", path));
+        throw SysError(errno, fmt::format("{}: can't chmod {:?}", out_, path));
     }
     if (xattrs_ && !m.xattrs.empty()) {
       Fd fd(::openat(pfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -182,7 +182,7 @@ private:
       make_room(pfd, path, base, m);
       fd = Fd(::openat(pfd, base.c_str(), flags, m.perm));
     }
-    if (!fd) throw SysError(errno, fmt::format("can't create {:?}", path));
+    if (!fd) throw SysError(errno, fmt::format("{}: can't create {:?}", out_, path));
     if (data) {
       for (auto b = data->next(); !b.empty(); b = data->next()) {
         const char* p = b.data();
@@ -191,7 +191,7 @@ private:
           const ssize_t w = ::write(fd.get(), p, left);
           if (w < 0) {
             if (errno == EINTR) continue;
-            throw SysError(errno, fmt::format("can't write {:?}", path));
+            throw SysError(errno, fmt::format("{}: can't write {:?}", out_, path));
           }
           p += w;
           left -= static_cast<std::size_t>(w);
@@ -206,10 +206,10 @@ private:
 
   void add_symlink(int pfd, const std::string& path, const std::string& base, const Member& m) {
     if (::symlinkat(m.target.c_str(), pfd, base.c_str()) != 0) {
-      if (errno != EEXIST) throw SysError(errno, fmt::format("can't create symlink {:?}", path));
+      if (errno != EEXIST) throw SysError(errno, fmt::format("{}: can't create symlink {:?}", out_, path));
       make_room(pfd, path, base, m);
       if (::symlinkat(m.target.c_str(), pfd, base.c_str()) != 0)
-        throw SysError(errno, fmt::format("can't create symlink {:?}", path));
+        throw SysError(errno, fmt::format("{}: can't create symlink {:?}", out_, path));
     }
     struct timespec ts[2] = {{0, UTIME_OMIT}, {m.mtime, 0}};
     ::utimensat(pfd, base.c_str(), ts, AT_SYMLINK_NOFOLLOW);
@@ -233,14 +233,14 @@ private:
       throw Error(fmt::format("hard link to missing {:?}", m.target));
     if (S_ISDIR(st.st_mode)) throw Error(fmt::format("hard link to directory {:?}", m.target));
     if (::linkat(tfd.get(), tbase.c_str(), pfd, base.c_str(), 0) != 0) {
-      if (errno != EEXIST) throw SysError(errno, fmt::format("can't link {:?} to {:?}", path, m.target));
+      if (errno != EEXIST) throw SysError(errno, fmt::format("{}: can't link {:?} to {:?}", out_, path, m.target));
       struct stat cur;
       if (::fstatat(pfd, base.c_str(), &cur, AT_SYMLINK_NOFOLLOW) == 0 && cur.st_ino == st.st_ino &&
           cur.st_dev == st.st_dev)
         return;  // already the same file
       make_room(pfd, path, base, m);
       if (::linkat(tfd.get(), tbase.c_str(), pfd, base.c_str(), 0) != 0)
-        throw SysError(errno, fmt::format("can't link {:?} to {:?}", path, m.target));
+        throw SysError(errno, fmt::format("{}: can't link {:?} to {:?}", out_, path, m.target));
     }
   }
 

@@ -73,13 +73,17 @@ Var parse_assignment(std::string_view record, std::string_view where) {
   if (eq == std::string_view::npos)
     throw Error(fmt::format("can't parse variable: no delimiter: {}", where));
   if (eq == 0) throw Error(fmt::format("can't parse variable: empty name: {}", where));
+  // The kernel would cut the variable at the NUL byte, silently.
+  if (record.find('\0') != std::string_view::npos)
+    throw Error(fmt::format("can't parse variable: NUL byte: {}", where));
   Var v{std::string(record.substr(0, eq)), std::string(record.substr(eq + 1))};
   if (v.value.size() >= 2 && v.value.front() == '\'' && v.value.back() == '\'')
     v.value = v.value.substr(1, v.value.size() - 2);
   return v;
 }
 
-std::vector<Var> parse_records(std::string_view text, char delim, std::string_view source) {
+std::vector<Var> parse_records(std::string_view text, char delim, std::string_view source,
+                               size_t max_record) {
   std::vector<Var> vars;
   size_t i = 0;
   size_t line = 0;
@@ -88,6 +92,9 @@ std::vector<Var> parse_records(std::string_view text, char delim, std::string_vi
     if (j == std::string_view::npos) j = text.size();
     ++line;
     std::string_view rec = text.substr(i, j - i);
+    if (rec.size() > max_record)
+      throw Error(fmt::format("can't parse variable: longer than {} bytes, the most the kernel "
+                              "passes to a program: {}:{}", max_record, source, line));
     if (!rec.empty()) vars.push_back(parse_assignment(rec, fmt::format("{}:{}", source, line)));
     i = j + 1;
   }

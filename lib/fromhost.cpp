@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -179,12 +180,17 @@ std::string_view next_line(std::string_view text, size_t& at) {
 
 }  // namespace
 
-std::vector<std::string> list_paths(std::string_view text) {
+std::vector<std::string> list_paths(std::string_view text, std::string_view source) {
   std::vector<std::string> out;
   size_t at = 0;
+  size_t number = 0;
   while (at < text.size()) {
+    ++number;
     std::string_view line = trim(next_line(text, at));
     if (line.empty() || line.front() == '#') continue;
+    // open(2) would stop at the NUL: another file than the one named.
+    if (line.find('\0') != std::string_view::npos)
+      throw Error(fmt::format("{}: line {}: NUL byte in a path", source, number));
     out.emplace_back(line);
   }
   return out;
@@ -293,9 +299,16 @@ std::string describe_status(int status) {
                       : fmt::format("exit {}", status);
 }
 
+// The most a list of paths (a --file, a command's output) may hold: a
+// command that never stops printing, or a --file that never ends
+// (/dev/zero), must not fill memory.
+constexpr size_t kMaxList = size_t{16} << 20;
+
 // Run ARGV on the host with stdin from /dev/null, its stdout captured, and
-// its stderr captured too when CAPTURE_ERR (else shared with ours).
-Outcome spawn(const std::vector<std::string>& argv, bool capture_err) {
+// its stderr captured too when CAPTURE_ERR (else shared with ours). A
+// program that prints more than kMaxList bytes on either is killed, and that
+// is an error naming WHAT.
+Outcome spawn(const std::vector<std::string>& argv, bool capture_err, std::string_view what) {
   int outp[2], errp[2] = {-1, -1};
   if (::pipe2(outp, O_CLOEXEC) != 0) {
     const int e = errno;
@@ -351,6 +364,12 @@ Outcome spawn(const std::vector<std::string>& argv, bool capture_err) {
         continue;
       }
       sinks[i]->append(buf, static_cast<size_t>(n));
+      if (sinks[i]->size() > kMaxList) {
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        throw Error(fmt::format("{}: printed more than {} bytes", what, kMaxList));
+      }
     }
   }
   int ws = 0;
@@ -447,7 +466,7 @@ void require_ldconfig(const Image& img, std::string_view why) {
 std::string find_library_dir(const Image& img, const std::string& ch_run) {
   require_ldconfig(img, "needed to find its library directory; use -d to name it");
   log::verbose("asking the image's ldconfig for its library directory");
-  Outcome o = spawn({ch_run, img.path, "--", kLdconfig, "-Nv"}, true);
+  Outcome o = spawn({ch_run, img.path, "--", kLdconfig, "-Nv"}, true, kLdconfig);
   auto dir = library_dir(o.out);
   if (!dir)
     throw Error(fmt::format("{}: can't find the image's library directory: {} -- {} -Nv "
@@ -467,18 +486,21 @@ std::vector<std::string> paths_of(const Source& src) {
     case Source::Kind::kFile: {
       std::string text;
       try {
-        text = sys::read_file(src.value);
+        text = sys::read_file(src.value, kMaxList + 1);
       } catch (const SysError& e) {
         throw SysError(e.err(), fmt::format("can't read --file {}", src.value));
       }
-      return list_paths(text);
+      if (text.size() > kMaxList)
+        throw Error(fmt::format("--file {}: larger than {} bytes", src.value, kMaxList));
+      return list_paths(text, fmt::format("--file {}", src.value));
     }
     case Source::Kind::kCmd: {
       log::verbose("running on the host: {}", src.value);
-      Outcome o = spawn({"/bin/sh", "-c", src.value}, false);
+      const std::string what = fmt::format("--cmd {:?}", src.value);
+      Outcome o = spawn({"/bin/sh", "-c", src.value}, false, what);
       if (o.status != 0)
-        throw Error(fmt::format("--cmd {:?} failed ({})", src.value, describe_status(o.status)));
-      return list_paths(o.out);
+        throw Error(fmt::format("{} failed ({})", what, describe_status(o.status)));
+      return list_paths(o.out, what);
     }
     case Source::Kind::kNvidia: {
       auto cli = find_in_path("nvidia-container-cli");
@@ -486,11 +508,11 @@ std::vector<std::string> paths_of(const Source& src) {
         throw Error("--nvidia: nvidia-container-cli not found (install it, or use ch-run "
                     "--gpu, which needs no copy)");
       log::verbose("running on the host: {} list --binaries --libraries", *cli);
-      Outcome o = spawn({*cli, "list", "--binaries", "--libraries"}, false);
+      Outcome o = spawn({*cli, "list", "--binaries", "--libraries"}, false, "--nvidia");
       if (o.status != 0)
         throw Error(fmt::format("--nvidia: {} list --binaries --libraries failed ({})", *cli,
                                 describe_status(o.status)));
-      return list_paths(o.out);
+      return list_paths(o.out, "--nvidia");
     }
   }
   return {};
@@ -633,7 +655,7 @@ void run(const Options& o) {
 
   if (ldconfig_after) {
     log::verbose("updating the image's linker cache: {} -w {} -- {}", ch_run, img.path, kLdconfig);
-    Outcome r = spawn({ch_run, "-w", img.path, "--", kLdconfig}, true);
+    Outcome r = spawn({ch_run, "-w", img.path, "--", kLdconfig}, true, kLdconfig);
     if (r.status != 0)
       throw Error(fmt::format("{}: the image's {} failed ({}): {:?}", img.arg, kLdconfig,
                               describe_status(r.status), tail_of(r.err + r.out)));

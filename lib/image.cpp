@@ -28,9 +28,13 @@ Fd finish(Fd root, const std::string& point, const std::optional<std::string>& w
 Fd attach_directory(const ImageRef& image, bool writable,
                     const std::optional<std::string>& write_fake) {
   log::verbose("image: directory {}{}", image.path, writable ? " (writable)" : "");
-  Fd root = mount::bind_self(image.path);
-  if (!writable) mount::make_readonly(root.get(), image.path, true);
-  return finish(std::move(root), image.path, write_fake);
+  // Absolute: looked up from the working directory itself (IMAGE "."), a
+  // path would not cross the new mount, and would name the host's
+  // directory under it.
+  const std::string path = sys::try_canonical(image.path).value_or(image.path);
+  Fd root = mount::bind_self(path);
+  if (!writable) mount::make_readonly(root.get(), path, true);
+  return finish(std::move(root), path, write_fake);
 }
 
 Fd attach_squash(int dev_fd, const ImageRef& image, const std::string& mount_point,

@@ -43,9 +43,11 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
   ref.arg = std::string(arg);
   if (arg.empty()) throw Error("image argument is empty");
 
-  // 1. A name in storage.
-  if (!path::is_absolute(arg)) {
-    std::string named = path::join(path::join(storage, "img"), mangle(arg));
+  // 1. A name in storage. "." and ".." are paths: mangled, they would still
+  // name the storage's img directory and the storage directory itself.
+  std::string named;
+  if (!path::is_absolute(arg) && arg != "." && arg != "..") {
+    named = path::join(path::join(storage, "img"), mangle(arg));
     if (auto st = sys::try_stat(named); st && S_ISDIR(st->st_mode)) {
       ref.kind = ImageKind::kDirectory;
       ref.path = sys::try_canonical(named).value_or(named);
@@ -58,6 +60,10 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
   struct stat st;
   if (::stat(ref.arg.c_str(), &st) != 0) {
     int e = errno;
+    // Say where the name was looked for too: the storage directory depends
+    // on -s, $CH_IMAGE_STORAGE and $USER.
+    if (!named.empty())
+      throw SysError(e, fmt::format("can't find image: {} (nor {} in storage)", arg, named));
     throw SysError(e, fmt::format("can't find image: {}", arg));
   }
   ref.path = ref.arg;
@@ -81,8 +87,12 @@ ImageRef resolve(std::string_view arg, const std::string& storage, bool unsafe) 
     return ref;
   }
 
-  // 3. A SquashFS file, recognised by its magic, not its name.
-  int fd = ::open(ref.arg.c_str(), O_RDONLY | O_CLOEXEC);
+  // 3. A SquashFS file, recognised by its magic, not its name. Only a
+  // regular file: opening a FIFO would wait for a writer, reading a device
+  // would read anything.
+  if (!S_ISREG(st.st_mode))
+    throw Error(fmt::format("unknown image type (not a directory, not SquashFS): {}", arg));
+  int fd = ::open(ref.arg.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
     throw SysError(e, fmt::format("can't open image: {}", arg));

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <charconv>
@@ -58,11 +59,11 @@ struct stat fstat(int fd, std::string_view name) {
   return st;
 }
 
-std::string read_all(int fd, std::string_view name) {
+std::string read_all(int fd, std::string_view name, size_t max) {
   std::string out;
   char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+  while (out.size() < max) {
+    ssize_t n = ::read(fd, buf, std::min(sizeof buf, max - out.size()));
     if (n < 0) {
       int e = errno;
       if (e == EINTR) continue;
@@ -74,9 +75,9 @@ std::string read_all(int fd, std::string_view name) {
   return out;
 }
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, size_t max) {
   Fd fd = open(path, O_RDONLY);
-  return read_all(fd.get(), path);
+  return read_all(fd.get(), path, max);
 }
 
 void write_all(int fd, std::string_view data, std::string_view name) {

@@ -315,6 +315,9 @@ void squash(const std::string& path, bool xattrs, const Visit& visit) {
   sqfs_super_t super;
   if (int r = sqfs_super_read(&super, f.get()); r != 0)
     throw Error(fmt::format("{}: not a SquashFS image (or a damaged superblock; libsquashfs error {})", path, r));
+  // A cut file (an interrupted copy) would fail later with a puzzling error.
+  if (struct stat st; ::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) < super.bytes_used)
+    throw Error(fmt::format("{}: truncated: the file has {} bytes, the image {}", path, st.st_size, super.bytes_used));
   sqfs_compressor_config_t cfg;
   if (sqfs_compressor_config_init(&cfg, static_cast<SQFS_COMPRESSOR>(super.compression_id), super.block_size,
                                   SQFS_COMP_FLAG_UNCOMPRESS) != 0)

@@ -1,6 +1,7 @@
 // The job's environment, built in Charliecloud's order: pure.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -53,12 +54,15 @@ struct Op {
 };
 
 // "NAME=VALUE", split at the first "="; one pair of single quotes around the
-// whole value is removed. WHERE names the source in errors ("FILE:LINE").
+// whole value is removed. A NUL byte is an error (the variable would be cut
+// there). WHERE names the source in errors ("FILE:LINE").
 Var parse_assignment(std::string_view record, std::string_view where);
 
 // Records separated by DELIM ('\n' or '\0'); empty records are skipped.
-// SOURCE names the file in errors.
-std::vector<Var> parse_records(std::string_view text, char delim, std::string_view source);
+// A record longer than MAX_RECORD bytes is an error. SOURCE names the file
+// in errors.
+std::vector<Var> parse_records(std::string_view text, char delim, std::string_view source,
+                               size_t max_record = SIZE_MAX);
 
 // Charliecloud's expansion: VALUE is split on ":", each item "$NAME" is
 // replaced by NAME's value, and an item whose variable is unset or empty is

@@ -46,8 +46,8 @@ std::string help();
 
 // The paths a list holds (a --file, or a command's output): one per line,
 // surrounding blanks trimmed, blank lines and lines starting with '#'
-// skipped.
-std::vector<std::string> list_paths(std::string_view text);
+// skipped. A NUL byte in a path is an error naming SOURCE and the line.
+std::vector<std::string> list_paths(std::string_view text, std::string_view source);
 
 // A shared library by its name: the last component ends with ".so" or
 // contains ".so.".

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <span>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,9 +24,12 @@ std::optional<struct stat> try_stat(const std::string& path);
 std::optional<struct stat> try_lstat(const std::string& path);
 struct stat fstat(int fd, std::string_view name);
 
-// Everything readable from FD; NAME is used in errors.
-std::string read_all(int fd, std::string_view name);
-std::string read_file(const std::string& path);
+// Everything readable from FD, or its first MAX bytes when there is more
+// (a caller that gets MAX bytes knows there may be more: the size of input
+// that may never end, such as /dev/zero or a pipe, is for it to bound); NAME
+// is used in errors.
+std::string read_all(int fd, std::string_view name, size_t max = SIZE_MAX);
+std::string read_file(const std::string& path, size_t max = SIZE_MAX);
 void write_all(int fd, std::string_view data, std::string_view name);
 // Open PATH for writing (no create, no truncate) and write DATA in one call,
 // as the kernel's /proc and /sys files want.

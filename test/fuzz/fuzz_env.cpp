@@ -43,19 +43,25 @@ bool matches(const std::string& glob, std::string_view name) {
 
 std::string_view name_of(std::string_view entry) { return entry.substr(0, entry.find('=')); }
 
-// One record: accepted exactly when it has a "=" after a non-empty name;
-// the name is what precedes the first "=", and the value is the rest, less
-// one pair of single quotes around all of it.
+// A record parse_assignment must refuse: no "=", an empty name, a NUL byte.
+bool bad_record(std::string_view record) {
+  const size_t eq = record.find('=');
+  return eq == std::string_view::npos || eq == 0 || record.find('\0') != std::string_view::npos;
+}
+
+// One record: accepted exactly when it has a "=" after a non-empty name and
+// no NUL byte; the name is what precedes the first "=", and the value is the
+// rest, less one pair of single quotes around all of it.
 void check_assignment(std::string_view record) {
   const size_t eq = record.find('=');
   env::Var v;
   try {
     v = env::parse_assignment(record, "fuzz:1");
   } catch (const Error&) {
-    if (eq == std::string_view::npos || eq == 0) return;
+    if (bad_record(record)) return;
     std::abort();  // a good record refused
   }
-  if (eq == std::string_view::npos || eq == 0) std::abort();  // a bad record accepted
+  if (bad_record(record)) std::abort();  // a bad record accepted
   if (v.name.empty() || v.name.find('=') != std::string::npos) std::abort();
   if (v.name != record.substr(0, eq)) std::abort();
   const std::string_view raw = record.substr(eq + 1);
@@ -72,8 +78,7 @@ std::optional<std::vector<env::Var>> check_records(std::string_view text, char d
   } catch (const Error&) {
     for (auto rec : split(text, delim)) {
       if (rec.empty()) continue;
-      const size_t eq = rec.find('=');
-      if (eq == std::string_view::npos || eq == 0) return std::nullopt;
+      if (bad_record(rec)) return std::nullopt;
     }
     std::abort();  // refused, though every record is good
   }

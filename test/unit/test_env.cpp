@@ -323,6 +323,26 @@ TEST_CASE("parse_records numbers records from 1, empty ones included, in errors"
   }
 }
 
+TEST_CASE("parse_records refuses a NUL byte in a newline-separated record",
+          "[env][parse_records]") {
+  // The kernel would end the variable at the NUL, silently dropping the rest.
+  CHECK_THROWS_AS(env::parse_records("A=1\nB=x\0y\n"sv, '\n', "f"), Error);
+  CHECK_THROWS_WITH(env::parse_records("A=1\nB=x\0y\n"sv, '\n', "f"),
+                    Contains("NUL byte") && Contains("f:2"));
+  CHECK_THROWS_WITH(env::parse_assignment("A=\0"sv, "w"), Contains("NUL byte"));
+}
+
+TEST_CASE("parse_records refuses a record longer than its limit", "[env][parse_records]") {
+  const std::string ok = "A=" + std::string(98, 'x');
+  CHECK(env::parse_records(ok + "\n", '\n', "f", 100).size() == 1);
+  CHECK_THROWS_AS(env::parse_records("B=1\n" + ok + "y\n", '\n', "f", 100), Error);
+  CHECK_THROWS_WITH(env::parse_records("B=1\n" + ok + "y\n", '\n', "f", 100),
+                    Contains("longer than 100 bytes") && Contains("f:2"));
+  // A record without "=" is long all the same.
+  CHECK_THROWS_WITH(env::parse_records(std::string(101, 'x'), '\0', "g", 100),
+                    Contains("longer than 100") && Contains("g:1"));
+}
+
 // --------------------------------------------------------------------- expand
 
 TEST_CASE("expand leaves values without variables alone", "[env][expand]") {

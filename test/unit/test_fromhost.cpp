@@ -106,15 +106,23 @@ TEST_CASE("usage errors", "[fromhost]") {
 
 TEST_CASE("lists of paths: one per line, trimmed, comments skipped", "[fromhost]") {
   using V = std::vector<std::string>;
-  CHECK(fromhost::list_paths("") == V{});
-  CHECK(fromhost::list_paths("/a\n/b\n") == V{"/a", "/b"});
-  CHECK(fromhost::list_paths("/a") == V{"/a"});
+  CHECK(fromhost::list_paths("", "f") == V{});
+  CHECK(fromhost::list_paths("/a\n/b\n", "f") == V{"/a", "/b"});
+  CHECK(fromhost::list_paths("/a", "f") == V{"/a"});
   CHECK(fromhost::list_paths("\n\n  /a  \r\n\t/b\t\n# comment\n  # indented comment\n"
-                             "rel/c\n") == V{"/a", "/b", "rel/c"});
+                             "rel/c\n", "f") == V{"/a", "/b", "rel/c"});
   // Only a leading '#' makes a comment.
-  CHECK(fromhost::list_paths("/x#y\n") == V{"/x#y"});
+  CHECK(fromhost::list_paths("/x#y\n", "f") == V{"/x#y"});
   // Blanks inside a name are kept.
-  CHECK(fromhost::list_paths("/a b/c d\n") == V{"/a b/c d"});
+  CHECK(fromhost::list_paths("/a b/c d\n", "f") == V{"/a b/c d"});
+}
+
+TEST_CASE("lists of paths: a NUL byte in a path is an error naming the line", "[fromhost]") {
+  // open(2) would stop at the NUL and copy /etc/hostname under the name "shadow".
+  const std::string text("/a\n/etc/hostname\0/../shadow\n", 28);
+  CHECK_THROWS_AS(fromhost::list_paths(text, "--file list"), Error);
+  CHECK_THROWS_WITH(fromhost::list_paths(text, "--file list"),
+                    Catch::Contains("--file list: line 2: NUL byte"));
 }
 
 TEST_CASE("shared libraries by name", "[fromhost]") {

@@ -289,6 +289,14 @@ TEST_CASE("resolve fails with SysError for a missing image", "[image_ref][resolv
                     SysError);
     CHECK_THROWS_WITH(image_ref::resolve("no-such-image:latest", t / "storage", false),
                       Contains("no-such-image:latest"));
+    // Where the name was looked for: the storage depends on -s, the
+    // environment and $USER.
+    CHECK_THROWS_WITH(image_ref::resolve("no-such-image:latest", t / "storage", false),
+                      Contains("(nor " + t / "storage/img/no-such-image+latest" + " in storage)"));
+  }
+  SECTION("an absolute path: no storage in the message") {
+    CHECK_THROWS_WITH(image_ref::resolve(t / "nope", t / "storage", false),
+                      !Contains("in storage"));
   }
 }
 
@@ -333,4 +341,33 @@ TEST_CASE("resolve follows a symlink to a directory image", "[image_ref][resolve
   ImageRef r = image_ref::resolve(link, t / "storage", false);
   CHECK(r.kind == ImageKind::kDirectory);
   CHECK(r.path == link);
+}
+
+TEST_CASE("resolve takes \".\" and \"..\" as paths, not names in storage",
+          "[image_ref][resolve]") {
+  TempDir t;
+  // Mangled, "." and ".." would name STORAGE/img and STORAGE itself.
+  std::string storage = t.mkdir("storage");
+  t.mkdir("storage/img");
+  std::string img = t.mkdir("img");
+  t.mkdir("img/home");
+  Chdir cd(t / "img/home");
+  ImageRef dotdot = image_ref::resolve("..", storage, false);
+  CHECK_FALSE(dotdot.from_storage);
+  CHECK(dotdot.path == "..");
+  ImageRef dot = image_ref::resolve(".", storage, false);
+  CHECK_FALSE(dot.from_storage);
+  CHECK(dot.path == ".");
+}
+
+TEST_CASE("resolve refuses a FIFO or a device at once, without reading it",
+          "[image_ref][resolve]") {
+  TempDir t;
+  std::string fifo = t / "image.sqfs";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // Opening the FIFO would wait for a writer that never comes.
+  CHECK_THROWS_WITH(image_ref::resolve(fifo, t / "storage", false),
+                    Contains("unknown image type") && Contains(fifo));
+  CHECK_THROWS_WITH(image_ref::resolve("/dev/zero", t / "storage", false),
+                    Contains("unknown image type") && Contains("/dev/zero"));
 }
