@@ -8,7 +8,8 @@
 # error message, and never hang.
 #
 # CHUTE_KILL9_TRIALS: the number of trials in all (default 210), split
-# evenly between the three kinds. Half the trials kill within the first
+# evenly between the three kinds. CHUTE_KILL9_VERBOSE=1: one line per
+# trial (as a TAP comment). Half the trials kill within the first
 # 15 ms (ch-run's start-up takes a few), half within the first 400 ms.
 . "$CLI_LIB"
 : "${KILL_AT:?}"
@@ -59,10 +60,10 @@ record () {  # KIND COUNTER TRIAL-DESCRIPTION WHAT...
     local kind=$1 counter=$2 desc=$3
     shift 3
     eval "$counter[\$kind]=\$(( \${$counter[\$kind]:-0} + 1 ))"
-    local nd=${details[$kind]:-}
-    if [ "$(printf '%s' "$nd" | grep -c '^trial')" -lt 8 ]; then
+    local nd=${details[$kind.$counter]:-}
+    if [ "$(printf '%s' "$nd" | grep -c '^trial')" -lt 5 ]; then
         nd+="trial $desc: $*"$'\n'
-        details[$kind]=$nd
+        details[$kind.$counter]=$nd
     fi
 }
 
@@ -77,6 +78,7 @@ trial () {
         "$CH_RUN" "$@" "$im" -- sh -c "${jobs_[$job]}" job "$t")
     desc="$t ($kind, ${copies} started, victims mask $victims, delay $delay us, job $job, $result)"
     n_trials[$kind]=$(( ${n_trials[$kind]:-0} + 1 ))
+    [ -n "${CHUTE_KILL9_VERBOSE:-}" ] && echo "# trial $desc"
     [[ $result == at=* ]] || { record "$kind" n_status "$desc" "kill-at failed"; return; }
 
     # How each ended: a victim of SIGKILL, or on its own (by the job's end,
@@ -112,6 +114,9 @@ trial () {
         sleep 0.1
     done
     [ -n "$left" ] && record "$kind" n_proc "$desc" "processes left: $(echo $left)"
+    # A --join group's socket name goes with the last process holding it.
+    grep -q "@chute-join/$uid/$mark-$t\$" /proc/net/unix \
+        && record "$kind" n_proc "$desc" "the --join socket is still bound"
     # (If some were left, give them no chance to spoil the next trial.)
     for p in $(printf '%s\n' "$left" | awk 'NF {print $1}'); do kill -KILL "$p" 2>/dev/null; done
 
@@ -162,17 +167,18 @@ for kind in dir squash join; do
     n=${n_trials[$kind]:-0}
     what="$kind: SIGKILL in $n trials"
     [ "$kind" = join ] && what="--join groups of 2 or 3 (directory and SquashFS): SIGKILL of one or more members in $n trials"
-    d=${details[$kind]:-}
     check () {  # COUNTER DESCRIPTION
         local c
         eval "c=\${$1[\$kind]:-0}"
-        if [ "$c" = 0 ]; then ok "$what: $2"; else not_ok "$what: $2" "$c trials failed; the first:" "$d"; fi
+        if [ "$c" = 0 ]; then ok "$what: $2"; else
+            not_ok "$what: $2" "$c trials failed; the first:" "${details[$kind.$1]}"
+        fi
     }
     is "$n" "$per" "$kind: $per trials ran"
     check n_mount "no mount left on the host"
     check n_shm "nothing left in /dev/shm"
     check n_tmp "nothing left in \$TMPDIR"
-    check n_proc "no process left once the job's time is up"
+    check n_proc "no process and no --join socket left once the job's time is up"
     check n_hang "no ch-run hangs"
     check n_status "ch-run not killed ends with its job's status or an error message"
     # The trials covered both ch-run's start-up and the job's run.

@@ -138,14 +138,16 @@ phase () {
     if [ "$fails" = 0 ]; then ok "$name: zero failures"; else not_ok "$name: zero failures" "$fails failed; first: $first"; fi
 
     # HASH UID USERNS MNTNS, one line per run.
-    local bad= lines1 lines2
+    local bad= lines1 lines2 good
     lines1=$(cat "$S/$u1/$name".[0-9]*) lines2=$(cat "$S/$u2/$name".[0-9]*)
+    good=$(printf '%s\n' "$lines1" | awk -v h="$want" -v u="$uid1" '$1 == h && $2 == u' | wc -l)
+    good+=" $(printf '%s\n' "$lines2" | awk -v h="$want" -v u="$uid2" '$1 == h && $2 == u' | wc -l)"
     bad=$(printf '%s\n' "$lines1" | awk -v h="$want" -v u="$uid1" '$1 != h || $2 != u' | head -n 3)
     bad+=$(printf '%s\n' "$lines2" | awk -v h="$want" -v u="$uid2" '$1 != h || $2 != u' | head -n 3)
-    if [ -z "$bad" ]; then
+    if [ "$good" = "$count $count" ] && [ -z "$bad" ]; then
         ok "$name: every run read the image right, as its own user's uid"
     else
-        not_ok "$name: every run read the image right, as its own user's uid" "want $want $uid1|$uid2; got: $bad"
+        not_ok "$name: every run read the image right, as its own user's uid" "right: $good of $count per user; want $want $uid1|$uid2; got: $bad"
     fi
     local c1 c2 both
     c1=$(printf '%s\n' "$lines1" | cut -d' ' -f3,4 | sort -u | wc -l)
