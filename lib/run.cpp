@@ -304,7 +304,7 @@ struct NsChannel {
         spec.mask = supervise::job_mask();
         job::throw_failure(spec, job::exec(spec));
       },
-      joined.conn.get(), [] {});
+      joined.conn.get(), [] {}, true);
   std::fflush(stdout);
   std::fflush(stderr);
   ::_exit(code);

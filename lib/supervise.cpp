@@ -93,6 +93,21 @@ int status_code(int st) {
   return kExitMisc;
 }
 
+std::string describe_status(int st) {
+  if (WIFSIGNALED(st)) {
+    const char* name = ::sigabbrev_np(WTERMSIG(st));
+    return name ? fmt::format("killed by SIG{}", name)
+                : fmt::format("killed by signal {}", WTERMSIG(st));
+  }
+  return fmt::format("exit status {}", status_code(st));
+}
+
+// Whether FD is readable or hung up now.
+bool ready_now(int fd) {
+  struct pollfd p = {fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
 }  // namespace
 
 void block_signals() {
@@ -158,7 +173,7 @@ sigset_t job_mask() {
 }
 
 int run(const std::function<void()>& setup, int server_stopped_fd,
-        const std::function<void()>& started) {
+        const std::function<void()>& started, bool remote_server) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     int e = errno;
     throw SysError(e, "can't become a subreaper");
@@ -216,8 +231,18 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
       if (w < 0 && errno == EINTR) continue;
       if (w < 0 && errno == ECHILD) {
         log::trace("stage: every process reaped");
+        // Another process's server (a --join peer's) ends first only when
+        // it is killed. Its end and the job's then race: a job that reads
+        // the image dies of SIGBUS at once, and may be reaped before the
+        // server's end is seen, or before the check of the mount
+        // namespaces below finds it still running. A job that failed while
+        // that server is gone failed for that.
+        if (!server_died && remote_server && job_status != 0 &&
+            (server_stopped || ready_now(server_stopped_fd)))
+          server_died = true;
         if (server_died) {
-          log::emit("error", "SquashFS server stopped before the job ended");
+          log::emit("error", fmt::format("SquashFS server stopped before the job ended (job: {})",
+                                         describe_status(job_status)));
           return kExitServerDied;
         }
         return status_code(job_status);

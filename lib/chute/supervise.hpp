@@ -27,11 +27,14 @@ void block_signals();
 // launcher dies, and starts with the supervisor's signals still blocked
 // (SETUP's exec restores them). Then STARTED runs, and the launcher, a
 // subreaper, forwards signals and reaps everything. SERVER_STOPPED_FD
-// becomes readable if the image server stops. Returns the exit status: the
-// job's, 128+N if it was killed by signal N, 31 or 49 if it could not start,
-// or kExitServerDied if the server stopped while the job ran.
+// becomes readable if the image server stops. REMOTE_SERVER: the server is
+// another process that outlives this one unless it is killed (a --join
+// peer's), so a job that failed once it is gone failed for that. Returns
+// the exit status: the job's, 128+N if it was killed by signal N, 31 or 49
+// if it could not start, or kExitServerDied if the server stopped while the
+// job ran.
 int run(const std::function<void()>& setup, int server_stopped_fd,
-        const std::function<void()>& started);
+        const std::function<void()>& started, bool remote_server = false);
 
 // The signal mask the job should start with: the current one, without the
 // signals block_signals() blocked.
