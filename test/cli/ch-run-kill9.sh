@@ -44,12 +44,8 @@ jobs_=(
 
 shm_mine () { find /dev/shm -mindepth 1 -maxdepth 1 -user "$uid" 2>/dev/null | sort; }
 # Other tests of this user may run at the same time, and use /dev/shm: an
-# object that a live process has open or mapped is not a trial's (every
-# process of a trial has ended by the time it is looked at).
-held () {  # PATH
-    [ -n "$(find /proc/[0-9]*/fd -lname "$1" 2>/dev/null | head -n 1)" ] \
-        || grep -qsF -- " $1" /proc/[0-9]*/maps
-}
+# object that a live process holds (see held) is not a trial's, since every
+# process of a trial has ended by the time it is looked at.
 # Processes that carry the mark of trial $1, one "PID ARGS" line each.
 marked () {
     local f p

@@ -48,6 +48,13 @@ unlike () {  # TEXT EXTENDED-REGEX DESCRIPTION
     else ok "$3"; fi
 }
 
+# held PATH: whether a process that this user can see has PATH open or
+# mapped.
+held () {
+    [ -n "$(find /proc/[0-9]*/fd -lname "$1" 2>/dev/null | head -n 1)" ] \
+        || grep -qsF -- " $1" /proc/[0-9]*/maps
+}
+
 # mkimage DIR: a small image: busybox-static with its applets, the probe,
 # and the files and directories ch-run expects (empty /etc/passwd and
 # /etc/group, /etc/hosts, /etc/resolv.conf, /mnt/0-9, /ch/environment).
