@@ -334,7 +334,7 @@ struct NsChannel {
         spec.mask = supervise::job_mask();
         job::throw_failure(spec, job::exec(spec));
       },
-      joined.conn.get(), [] {});
+      joined.conn.get(), [] {}, /*new_pid_ns=*/false, /*remote_server=*/true);
   std::fflush(stdout);
   std::fflush(stderr);
   ::_exit(code);

@@ -94,6 +94,21 @@ int status_code(int st) {
   return kExitMisc;
 }
 
+std::string describe_status(int st) {
+  if (WIFSIGNALED(st)) {
+    const char* name = ::sigabbrev_np(WTERMSIG(st));
+    return name ? fmt::format("killed by SIG{}", name)
+                : fmt::format("killed by signal {}", WTERMSIG(st));
+  }
+  return fmt::format("exit status {}", status_code(st));
+}
+
+// Whether FD is readable or hung up now.
+bool ready_now(int fd) {
+  struct pollfd p = {fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
 }  // namespace
 
 void block_signals() {
@@ -171,8 +186,8 @@ enum class Role {
 // Forward the signals read from SIGFD to JOB, reap every child, and return
 // the exit status: the job's once every child has been reaped, or, for an
 // init, as soon as the job has been (the kernel kills the rest of the
-// namespace when its init exits).
-int watch(pid_t pid, int sigfd, int server_stopped_fd, Role role) {
+// namespace when its init exits). REMOTE_SERVER: see run().
+int watch(pid_t pid, int sigfd, int server_stopped_fd, Role role, bool remote_server) {
   bool job_alive = true;
   int job_status = 0;
   bool server_died = false;
@@ -195,8 +210,18 @@ int watch(pid_t pid, int sigfd, int server_stopped_fd, Role role) {
       if (w < 0 && errno == EINTR) continue;
       if (w < 0 && errno == ECHILD) {
         log::trace("stage: every process reaped");
+        // Another process's server (a --join peer's) ends first only when
+        // it is killed. Its end and the job's then race: a job that reads
+        // the image dies of SIGBUS at once, and may be reaped before the
+        // server's end is seen, or before the check of the mount
+        // namespaces below finds it still running. A job that failed while
+        // that server is gone failed for that.
+        if (!server_died && remote_server && job_status != 0 &&
+            (server_stopped || ready_now(server_stopped_fd)))
+          server_died = true;
         if (server_died) {
-          log::emit("error", "SquashFS server stopped before the job ended");
+          log::emit("error", fmt::format("SquashFS server stopped before the job ended (job: {})",
+                                         describe_status(job_status)));
           return kExitServerDied;
         }
         return status_code(job_status);
@@ -279,7 +304,7 @@ sigset_t job_mask() {
 }
 
 int run(const std::function<void()>& setup, int server_stopped_fd,
-        const std::function<void()>& started, bool new_pid_ns) {
+        const std::function<void()>& started, bool new_pid_ns, bool remote_server) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     int e = errno;
     throw SysError(e, "can't become a subreaper");
@@ -334,12 +359,12 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
   log::trace("stage: job executed");
   started();
   return watch(pid, sigfd.get(), server_stopped_fd,
-               new_pid_ns ? Role::kLauncherOfInit : Role::kLauncher);
+               new_pid_ns ? Role::kLauncherOfInit : Role::kLauncher, remote_server);
 }
 
 int as_init(pid_t job) {
   Fd sigfd = handled_signalfd();
-  return watch(job, sigfd.get(), -1, Role::kInit);
+  return watch(job, sigfd.get(), -1, Role::kInit, false);
 }
 
 }  // namespace chute::supervise

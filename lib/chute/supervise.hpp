@@ -29,7 +29,9 @@ void block_signals();
 // subreaper, forwards signals and reaps everything. SERVER_STOPPED_FD
 // becomes readable if the image server stops. Returns the exit status: the
 // job's, 128+N if it was killed by signal N, 31 or 49 if it could not start,
-// or kExitServerDied if the server stopped while the job ran.
+// or kExitServerDied if the server stopped while the job ran. REMOTE_SERVER:
+// the server is another process that outlives this one unless it is killed
+// (a --join peer's), so a job that failed once it is gone failed for that.
 //
 // With NEW_PID_NS (ch-run --pid), the child is PID 1 of a new PID
 // namespace, a copy of this process (fork(2)) rather than sharing its
@@ -38,7 +40,8 @@ void block_signals();
 // forked. Signals go to the init, which forwards them to the job. The
 // calling thread can't start threads afterwards.
 int run(const std::function<void()>& setup, int server_stopped_fd,
-        const std::function<void()>& started, bool new_pid_ns = false);
+        const std::function<void()>& started, bool new_pid_ns = false,
+        bool remote_server = false);
 
 // For PID 1 of a PID namespace, whose child JOB is the job: forward the
 // signals above to the job as run() does (the init's own stay blocked),
