@@ -303,6 +303,24 @@ sigset_t job_mask() {
   return m;
 }
 
+namespace {
+
+// Start the set-up child as a copy of this process (fork(2)); WHAT is the
+// error if that fails.
+pid_t fork_setup(SetupArgs& args, const char* what) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = ::fork();
+  if (pid == 0) setup_main(&args);
+  if (pid < 0) {
+    int e = errno;
+    throw SysError(e, what);
+  }
+  return pid;
+}
+
+}  // namespace
+
 int run(const std::function<void()>& setup, int server_stopped_fd,
         const std::function<void()>& started, bool new_pid_ns, bool remote_server) {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
@@ -323,14 +341,7 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
       throw SysError(e, "--pid: can't create a PID namespace");
     }
     SetupArgs args{&setup, ::getpid(), true, self.get()};
-    std::fflush(stdout);
-    std::fflush(stderr);
-    pid = ::fork();
-    if (pid == 0) setup_main(&args);
-    if (pid < 0) {
-      int e = errno;
-      throw SysError(e, "can't start the job's PID namespace");
-    }
+    pid = fork_setup(args, "can't start the job's PID namespace");
     log::verbose("init of the job's PID namespace: pid {}", pid);
   } else {
     SetupArgs args{&setup, ::getpid(), false, -1};
@@ -339,14 +350,7 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
     // own in this process's memory (it sees wild stack accesses): in a
     // sanitizer build the child is a copy, as for --pid (the image server
     // starts through a pipe, which a copy can write as well).
-    std::fflush(stdout);
-    std::fflush(stderr);
-    pid = ::fork();
-    if (pid == 0) setup_main(&args);
-    if (pid < 0) {
-      int e = errno;
-      throw SysError(e, "can't start the job");
-    }
+    pid = fork_setup(args, "can't start the job");
     log::verbose("job: pid {}", pid);
 #else
     // The child shares this process's memory until it executes the job
