@@ -96,9 +96,27 @@ const struct option kOptions[] = {
 
 constexpr const char* kShort = ":b:c:dg:hjm:qs:tu:vVwW::";
 
-// The most a --set-env file may hold: more than any environment the kernel
+// The most a file named on the command line (a --set-env file, a
+// --seccomp-deny profile) may hold: more than any environment the kernel
 // lets a program start with (at most 6 MiB in all).
-constexpr size_t kMaxEnvFile = size_t{16} << 20;
+constexpr size_t kMaxHostFile = size_t{16} << 20;
+
+// A host file OPTION names, read now: a missing or unreadable file fails
+// before any namespace exists. It need not be seekable (a pipe works), so
+// its size is known only once read: reading stops at a bound (/dev/zero
+// never ends). WHAT says what the file is, in errors ("file", "profile").
+std::string read_host_file(std::string_view option, std::string_view what,
+                           const std::string& path) {
+  std::string text;
+  try {
+    text = sys::read_file(path, kMaxHostFile + 1);
+  } catch (const SysError& e) {
+    throw SysError(e.err(), fmt::format("{}: can't read {}: {}", option, what, path));
+  }
+  if (text.size() > kMaxHostFile)
+    throw Error(fmt::format("{}: {} larger than {} bytes: {}", option, what, kMaxHostFile, path));
+  return text;
+}
 
 env::Op set_env_op(const char* arg, char delim, std::string_view option) {
   env::Op op;
@@ -114,18 +132,9 @@ env::Op set_env_op(const char* arg, char delim, std::string_view option) {
     op.vars.push_back(env::parse_assignment(a, fmt::format("{} argument", option)));
     return op;
   }
-  // A host file, read now: a missing or unreadable file fails before any
-  // namespace exists. It need not be seekable (a pipe works), so its size is
-  // known only once read: reading stops at a bound (/dev/zero never ends).
+  // A host file of records.
   std::string path(a);
-  std::string text;
-  try {
-    text = sys::read_file(path, kMaxEnvFile + 1);
-  } catch (const SysError& e) {
-    throw SysError(e.err(), fmt::format("{}: can't read file: {}", option, path));
-  }
-  if (text.size() > kMaxEnvFile)
-    throw Error(fmt::format("{}: file larger than {} bytes: {}", option, kMaxEnvFile, path));
+  std::string text = read_host_file(option, "file", path);
   // execve(2) refuses a variable longer than 32 pages (MAX_ARG_STRLEN, with
   // its terminating NUL): say so now, naming the line, rather than fail to
   // start the command.
@@ -158,12 +167,7 @@ std::vector<seccomp::Rule> deny_rules(const char* arg) {
   if (arg == nullptr) return seccomp::default_rules();
   const std::string path(arg);
   if (path.empty()) throw Error("--seccomp-deny: empty file name");
-  std::string text;
-  try {
-    text = sys::read_file(path);
-  } catch (const SysError& e) {
-    throw SysError(e.err(), fmt::format("--seccomp-deny: can't read profile: {}", path));
-  }
+  std::string text = read_host_file("--seccomp-deny", "profile", path);
   try {
     return seccomp::parse_profile(text, path);
   } catch (const Error& e) {
