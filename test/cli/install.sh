@@ -73,8 +73,14 @@ int main() {
               chute::image_ref::mangle("a/b:c").c_str());
 }
 EOS
-run env PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$root/$libdir/pkgconfig" \
-    sh -c 'c++ -std=c++20 -o "$1/uses-lib" "$1/uses-lib.cpp" $(pkg-config --cflags --libs chute)' sh "$scratch"
+# A library built with AddressSanitizer (test/run-all --sanitize) needs its
+# programs built with it too (its runtime must be loaded first).
+san=
+if ldd "$root/$libdir/libchute.so" | grep -q 'libasan'; then
+    san="-fsanitize=address,undefined"
+fi
+run env PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_PATH="$root/$libdir/pkgconfig" SAN="$san" \
+    sh -c 'c++ -std=c++20 $SAN -o "$1/uses-lib" "$1/uses-lib.cpp" $(pkg-config --cflags --libs chute)' sh "$scratch"
 is "$rc" 0 "a program compiles and links against the installed libchute via pkg-config"
 run env LD_LIBRARY_PATH="$root/$libdir" "$scratch/uses-lib"
 is "$out" "/data /mnt/0 1 a%b+c" "and runs with the installed libchute.so"
