@@ -99,8 +99,15 @@ for kind in dir squash; do
     wait_no_leftovers && ok "$kind: too many: nothing left running" || not_ok "$kind: too many: nothing left running"
 
     # --- peers with other options are refused, naming the difference
-    timeout 60 "$CH_RUN" --join-ct=3 --join-tag="$t-$kind-diff" "$im" -- sleep 2 & w=$!
-    sleep 0.5
+    # The first process's job says when it runs (its container exists, and
+    # it holds the group), and runs until the refused peers are done: a
+    # fixed wait would be too short on a slow (sanitizer) build. (The host's
+    # TMPDIR is the container's /tmp.)
+    inside=/tmp/$(basename "$scratch")
+    rm -f "$scratch/diff-ready" "$scratch/diff-done"
+    timeout 60 "$CH_RUN" --join-ct=3 --join-tag="$t-$kind-diff" "$im" -- \
+        sh -c "touch $inside/diff-ready; while [ ! -e $inside/diff-done ]; do sleep 0.1; done" & w=$!
+    for _ in $(seq 300); do [ -e "$scratch/diff-ready" ] && break; sleep 0.1; done
     run timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-$kind-diff" -b /etc:/mnt/5 "$im" -- true
     is "$rc" 31 "$kind: a peer with another --bind is refused: exit 31"
     like "$err" "options differ.*--bind.*/etc on /mnt/5" "$kind: the message names the extra bind"
@@ -109,6 +116,7 @@ for kind in dir squash; do
     other=$([ $kind = dir ] && echo "$sqfs" || echo "$imgdir")
     run timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-$kind-diff" "$other" -- true
     like "$rc|$err" "^31\|.*image" "$kind: a peer with another image is refused, naming it"
+    touch "$scratch/diff-done"
     wait $w
     is "$?" 0 "$kind: the first process is not disturbed by refused peers"
 
