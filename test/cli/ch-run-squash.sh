@@ -201,7 +201,12 @@ for n in $(seq 20); do   # and at random moments of start-up
     sleep "0.00$((RANDOM % 10))"
     kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
 done
-sleep 0.3
+# The last jobs go down as their launcher does; on a slow (sanitizer) build
+# that may take a moment: wait for them, at most 5 s.
+for i in $(seq 50); do
+    [ "$(pgrep -u "$(id -u)" -f 'md5sum /bin/busybox' | wc -l)" = 0 ] && break
+    sleep 0.1
+done
 is "$(grep -c fuse.chute /proc/self/mountinfo)" 0 "after SIGKILLs, no mount on the host"
 is "$(shm_mine)" "$shm_before" "after SIGKILLs, nothing new in /dev/shm"
 is "$(ls -A "$killtmp")" "" "after SIGKILLs, nothing left in \$TMPDIR"
