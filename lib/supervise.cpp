@@ -347,10 +347,22 @@ int run(const std::function<void()>& setup, int server_stopped_fd,
     SetupArgs args{&setup, ::getpid(), false, -1};
 #if defined(__SANITIZE_ADDRESS__)
     // AddressSanitizer can't follow a child that runs on a stack of its
-    // own in this process's memory (it sees wild stack accesses): in a
-    // sanitizer build the child is a copy, as for --pid (the image server
-    // starts through a pipe, which a copy can write as well).
-    pid = fork_setup(args, "can't start the job");
+    // own in this process's memory (it sees wild stack accesses), and a
+    // copy (fork(2)) can hang: another thread may hold a lock of ASan's
+    // allocator at that moment, and GCC 12's ASan doesn't take its locks
+    // around fork(), so the copy waits forever for a lock nobody in it
+    // holds (seen: an MPI test's set-up child). vfork(2) makes the same
+    // child as below, but on this thread's stack, which ASan handles (it
+    // intercepts vfork); the child never returns here: it executes the job
+    // or exits.
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid = ::vfork();
+    if (pid == 0) setup_main(&args);
+    if (pid < 0) {
+      int e = errno;
+      throw SysError(e, "can't start the job");
+    }
     log::verbose("job: pid {}", pid);
 #else
     // The child shares this process's memory until it executes the job
