@@ -24,9 +24,12 @@ host_ns="$(readlink /proc/self/ns/user) $(readlink /proc/self/ns/mnt)"
 ns_overlap="sleep 0.5; $ns"
 # Our join helpers still running ("ch-run join"), and launchers of this file.
 leftovers () { pgrep -u "$(id -u)" -f "ch-run join|$t" | grep -v "^$$\$" | wc -l; }
-wait_no_leftovers () {  # the helpers end once their group has; allow them a moment
+# The helpers end once their group has; allow them a moment: up to 15 s, a
+# generous grace for a loaded machine (5 s once proved too short in CI, with
+# nothing left by the time the list was printed).
+wait_no_leftovers () {
     local i
-    for i in $(seq 50); do [ "$(leftovers)" = 0 ] && return 0; sleep 0.1; done
+    for i in $(seq 150); do [ "$(leftovers)" = 0 ] && return 0; sleep 0.1; done
     pgrep -a -u "$(id -u)" -f "ch-run join|$t" | sed 's/^/#   left: /'
     return 1
 }
