@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <yaml-cpp/yaml.h>
+#include <yaml.h>
 
 #include <cerrno>
 #include <charconv>
@@ -30,36 +30,87 @@ void spend(size_t& budget, size_t cost, std::string_view name) {
   budget -= cost;
 }
 
-Value from_yaml(const YAML::Node& n, int depth, std::string_view name, size_t& budget) {
+// A plain scalar that YAML reads as null (the core schema's spellings,
+// and nothing at all), or one tagged !!null.
+bool is_null(const yaml_node_t& n) {
+  const auto* tag = reinterpret_cast<const char*>(n.tag);
+  if (tag && std::string_view(tag) == YAML_NULL_TAG) return true;
+  if (n.data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+  std::string_view v(reinterpret_cast<const char*>(n.data.scalar.value), n.data.scalar.length);
+  return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
+}
+
+std::string scalar(const yaml_node_t& n) {
+  return std::string(reinterpret_cast<const char*>(n.data.scalar.value), n.data.scalar.length);
+}
+
+// An alias is a second reference to the node it names (which may even
+// contain it): DEPTH and BUDGET bound what following them may cost.
+Value from_yaml(yaml_document_t& doc, int id, int depth, std::string_view name, size_t& budget) {
   if (depth > kMaxDepth)
     throw Error(fmt::format("{}: nested more than {} levels deep", name, kMaxDepth));
   spend(budget, 1, name);
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Scalar:
-      spend(budget, n.Scalar().size(), name);
-      return n.Scalar();
-    case YAML::NodeType::Sequence: {
+  const yaml_node_t* n = yaml_document_get_node(&doc, id);
+  if (!n) return nullptr;
+  switch (n->type) {
+    case YAML_SCALAR_NODE:
+      if (is_null(*n)) return nullptr;
+      spend(budget, n->data.scalar.length, name);
+      return scalar(*n);
+    case YAML_SEQUENCE_NODE: {
       Value a = Value::array();
-      for (const auto& e : n) a.push_back(from_yaml(e, depth + 1, name, budget));
+      for (const yaml_node_item_t* i = n->data.sequence.items.start; i < n->data.sequence.items.top;
+           ++i)
+        a.push_back(from_yaml(doc, *i, depth + 1, name, budget));
       return a;
     }
-    case YAML::NodeType::Map: {
+    case YAML_MAPPING_NODE: {
       Value o = Value::object();
-      for (const auto& kv : n) {
-        if (!kv.first.IsScalar())
+      for (const yaml_node_pair_t* p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+           ++p) {
+        const yaml_node_t* k = yaml_document_get_node(&doc, p->key);
+        if (!k || k->type != YAML_SCALAR_NODE)
           throw Error(fmt::format("{}: line {}: a key that is not a scalar", name,
-                                  kv.first.Mark().line + 1));
-        spend(budget, kv.first.Scalar().size(), name);
-        o[kv.first.Scalar()] = from_yaml(kv.second, depth + 1, name, budget);
+                                  (k ? k->start_mark.line : n->start_mark.line) + 1));
+        std::string key = is_null(*k) ? std::string() : scalar(*k);
+        spend(budget, key.size(), name);
+        o[key] = from_yaml(doc, p->value, depth + 1, name, budget);
       }
       return o;
     }
+    case YAML_NO_NODE:
+      break;
   }
   return nullptr;
 }
+
+// The first document of a YAML stream, as libyaml loads it.
+class YamlDocument {
+ public:
+  YamlDocument(std::string_view text, std::string_view name) {
+    if (!yaml_parser_initialize(&parser_)) throw Error(fmt::format("{}: out of memory", name));
+    yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+    if (!yaml_parser_load(&parser_, &doc_)) {
+      const yaml_mark_t m = parser_.problem ? parser_.problem_mark : parser_.context_mark;
+      std::string why = parser_.problem ? parser_.problem : "syntax error";
+      if (parser_.context) why = fmt::format("{} {}", parser_.context, why);
+      yaml_parser_delete(&parser_);
+      throw Error(fmt::format("{}: not valid YAML: line {}: {}", name, m.line + 1, why));
+    }
+  }
+  ~YamlDocument() {
+    yaml_document_delete(&doc_);
+    yaml_parser_delete(&parser_);
+  }
+  YamlDocument(const YamlDocument&) = delete;
+  YamlDocument& operator=(const YamlDocument&) = delete;
+  yaml_document_t& doc() { return doc_; }
+
+ private:
+  yaml_parser_t parser_{};
+  yaml_document_t doc_{};
+};
 
 }  // namespace
 
@@ -76,13 +127,11 @@ Value parse(std::string_view text, std::string_view name) {
       throw Error(fmt::format("{}: not valid JSON: {}", name, e.what()));
     }
   }
-  try {
-    YAML::Node root = YAML::Load(std::string(text));
-    size_t budget = 4 * text.size() + (1 << 18);
-    return from_yaml(root, 0, name, budget);
-  } catch (const YAML::Exception& e) {
-    throw Error(fmt::format("{}: not valid YAML: line {}: {}", name, e.mark.line + 1, e.msg));
-  }
+  YamlDocument y(text, name);
+  const yaml_node_t* root = yaml_document_get_root_node(&y.doc());
+  if (!root) return nullptr;  // an empty stream
+  size_t budget = 4 * text.size() + (1 << 18);
+  return from_yaml(y.doc(), 1, 0, name, budget);
 }
 
 Value load(const std::string& path) {

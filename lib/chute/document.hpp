@@ -11,7 +11,7 @@ namespace chute::doc {
 using Value = nlohmann::json;
 
 // Parse TEXT, named NAME in errors: JSON when its first non-blank character
-// is '{' or '[', else YAML (yaml-cpp). YAML scalars become strings (callers
+// is '{' or '[', else YAML (libyaml). YAML scalars become strings (callers
 // convert what must be numbers or booleans with the helpers below); YAML
 // null becomes null. Throws Error naming NAME and the line on a syntax error.
 Value parse(std::string_view text, std::string_view name);
