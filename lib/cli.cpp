@@ -107,15 +107,15 @@ constexpr size_t kMaxHostFile = size_t{16} << 20;
 // never ends). WHAT says what the file is, in errors ("file", "profile").
 std::string read_host_file(std::string_view option, std::string_view what,
                            const std::string& path) {
-  std::string text;
+  std::optional<std::string> text;
   try {
-    text = sys::read_file(path, kMaxHostFile + 1);
+    text = sys::read_file_within(path, kMaxHostFile);
   } catch (const SysError& e) {
     throw SysError(e.err(), fmt::format("{}: can't read {}: {}", option, what, path));
   }
-  if (text.size() > kMaxHostFile)
+  if (!text)
     throw Error(fmt::format("{}: {} larger than {} bytes: {}", option, what, kMaxHostFile, path));
-  return text;
+  return std::move(*text);
 }
 
 env::Op set_env_op(const char* arg, char delim, std::string_view option) {

@@ -484,15 +484,14 @@ std::vector<std::string> paths_of(const Source& src) {
   switch (src.kind) {
     case Source::Kind::kPath: return {src.value};
     case Source::Kind::kFile: {
-      std::string text;
+      std::optional<std::string> text;
       try {
-        text = sys::read_file(src.value, kMaxList + 1);
+        text = sys::read_file_within(src.value, kMaxList);
       } catch (const SysError& e) {
         throw SysError(e.err(), fmt::format("can't read --file {}", src.value));
       }
-      if (text.size() > kMaxList)
-        throw Error(fmt::format("--file {}: larger than {} bytes", src.value, kMaxList));
-      return list_paths(text, fmt::format("--file {}", src.value));
+      if (!text) throw Error(fmt::format("--file {}: larger than {} bytes", src.value, kMaxList));
+      return list_paths(*text, fmt::format("--file {}", src.value));
     }
     case Source::Kind::kCmd: {
       log::verbose("running on the host: {}", src.value);

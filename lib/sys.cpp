@@ -80,6 +80,12 @@ std::string read_file(const std::string& path, size_t max) {
   return read_all(fd.get(), path, max);
 }
 
+std::optional<std::string> read_file_within(const std::string& path, size_t max) {
+  std::string text = read_file(path, max == SIZE_MAX ? max : max + 1);
+  if (text.size() > max) return std::nullopt;
+  return text;
+}
+
 void write_all(int fd, std::string_view data, std::string_view name) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());

@@ -30,6 +30,10 @@ struct stat fstat(int fd, std::string_view name);
 // is used in errors.
 std::string read_all(int fd, std::string_view name, size_t max = SIZE_MAX);
 std::string read_file(const std::string& path, size_t max = SIZE_MAX);
+// PATH's contents if they are at most MAX bytes, else nothing: reading
+// stops just past MAX, so a file that never ends (/dev/zero, a pipe that is
+// never closed) is read no further. Throws SysError if it can't be read.
+std::optional<std::string> read_file_within(const std::string& path, size_t max);
 void write_all(int fd, std::string_view data, std::string_view name);
 // Open PATH for writing (no create, no truncate) and write DATA in one call,
 // as the kernel's /proc and /sys files want.
