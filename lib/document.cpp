@@ -44,13 +44,14 @@ std::string scalar(const yaml_node_t& n) {
   return std::string(reinterpret_cast<const char*>(n.data.scalar.value), n.data.scalar.length);
 }
 
-// An alias is a second reference to the node it names (which may even
-// contain it): DEPTH and BUDGET bound what following them may cost.
-Value from_yaml(yaml_document_t& doc, int id, int depth, std::string_view name, size_t& budget) {
+// N, a node of DOC. An alias is a second reference to the node it names
+// (which may even contain it): DEPTH and BUDGET bound what following them
+// may cost.
+Value from_yaml(yaml_document_t& doc, const yaml_node_t* n, int depth, std::string_view name,
+                size_t& budget) {
   if (depth > kMaxDepth)
     throw Error(fmt::format("{}: nested more than {} levels deep", name, kMaxDepth));
   spend(budget, 1, name);
-  const yaml_node_t* n = yaml_document_get_node(&doc, id);
   if (!n) return nullptr;
   switch (n->type) {
     case YAML_SCALAR_NODE:
@@ -61,7 +62,7 @@ Value from_yaml(yaml_document_t& doc, int id, int depth, std::string_view name, 
       Value a = Value::array();
       for (const yaml_node_item_t* i = n->data.sequence.items.start; i < n->data.sequence.items.top;
            ++i)
-        a.push_back(from_yaml(doc, *i, depth + 1, name, budget));
+        a.push_back(from_yaml(doc, yaml_document_get_node(&doc, *i), depth + 1, name, budget));
       return a;
     }
     case YAML_MAPPING_NODE: {
@@ -74,7 +75,7 @@ Value from_yaml(yaml_document_t& doc, int id, int depth, std::string_view name, 
                                   (k ? k->start_mark.line : n->start_mark.line) + 1));
         std::string key = is_null(*k) ? std::string() : scalar(*k);
         spend(budget, key.size(), name);
-        o[key] = from_yaml(doc, p->value, depth + 1, name, budget);
+        o[key] = from_yaml(doc, yaml_document_get_node(&doc, p->value), depth + 1, name, budget);
       }
       return o;
     }
@@ -131,7 +132,7 @@ Value parse(std::string_view text, std::string_view name) {
   const yaml_node_t* root = yaml_document_get_root_node(&y.doc());
   if (!root) return nullptr;  // an empty stream
   size_t budget = 4 * text.size() + (1 << 18);
-  return from_yaml(y.doc(), 1, 0, name, budget);
+  return from_yaml(y.doc(), root, 0, name, budget);
 }
 
 Value load(const std::string& path) {
