@@ -40,8 +40,7 @@ int main(int argc, char** argv) {
       case cli::Parsed::Action::kRun:
         break;
     }
-    const Plan plan = make_plan(parsed.config, HostFacts::current());
-    run(plan);
+    run(make_plan(parsed.config, HostFacts::current()));
   } catch (const std::exception& e) {
     log::emit("error", describe(e));
     return exit_code_of(e);

@@ -61,7 +61,10 @@ Failure exec(const Spec& spec) noexcept {
   for (int c : spec.drop_bounding)
     if (::cap_drop_bound(static_cast<cap_value_t>(c)) != 0 && errno != EINVAL)
       return {Step::kCaps, errno};
-  if (CAP_AMBIENT_SUPPORTED() && ::cap_reset_ambient() != 0) return {Step::kCaps, errno};
+  // One call for the whole ambient set (libcap's cap_reset_ambient() asks
+  // about each capability first); EINVAL: a kernel without ambient sets.
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    return {Step::kCaps, errno};
   {
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2] = {};

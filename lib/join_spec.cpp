@@ -128,7 +128,7 @@ std::string fingerprint(const Plan& p, dev_t dev, ino_t ino) {
   line("--write-fake", p.write_fake.value_or("no"));
   line("--uid", std::to_string(p.ids.container_uid));
   line("--gid", std::to_string(p.ids.container_gid));
-  line("--no-passwd", p.passwd ? "no" : "yes");
+  line("--no-passwd", p.no_passwd ? "yes" : "no");
   if (p.image.kind == ImageKind::kSquash) line("--mount", p.squash_mount);
   size_t i = 0;
   for (const auto& m : p.mounts) {

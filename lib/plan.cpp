@@ -81,6 +81,25 @@ bool related(const std::string& a, const std::string& b) {
   return image_ref::is_under(a, b) || image_ref::is_under(b, a);
 }
 
+// Corrupt, truncated, unsupported: fail before anything is set up.
+void check_squash(const std::string& path) {
+  auto info = squash::check(path);
+  log::verbose("SquashFS image: {}, {} compression, {} inodes", path, info.compression,
+               info.inodes);
+}
+
+// /etc/passwd and /etc/group for the container's ids, from the host's user
+// database (nothing with --no-passwd).
+void write_passwd(Plan& p) {
+  if (p.no_passwd) return;
+  auto names = passwd::lookup(p.ids.container_uid, p.ids.container_gid);
+  if (!names.user) log::verbose("UID {} not found; using dummy info", p.ids.container_uid);
+  if (!names.group) log::verbose("GID {} not found; using dummy info", p.ids.container_gid);
+  p.passwd = passwd::passwd_text(p.ids.container_uid, p.ids.container_gid, names,
+                                 p.env.home.value_or("/"));
+  p.group = passwd::group_text(p.ids.container_gid, names);
+}
+
 }  // namespace
 
 std::string squash_mount_point(const std::optional<std::string>& option,
@@ -115,10 +134,12 @@ Plan make_plan(const Config& c, const HostFacts& host) {
       image_ref::storage_dir(c.storage, host.env.get("CH_IMAGE_STORAGE"), user);
 
   p.image = image_ref::resolve(c.image, storage, c.unsafe);
+  // With --join, only the process that builds the container finishes the
+  // plan (see Plan::finished): its peers join a container whose image that
+  // one has checked (the same file: the group's fingerprint names its inode).
+  const bool may_join = c.join || c.join_ct || c.join_tag;
   if (p.image.kind == ImageKind::kSquash) {
-    auto info = squash::check(p.image.path);  // corrupt, truncated, unsupported: fail now
-    log::verbose("SquashFS image: {}, {} compression, {} inodes", p.image.path, info.compression,
-                 info.inodes);
+    if (!may_join) check_squash(p.image.path);  // corrupt, truncated, unsupported: fail now
     if (c.write)
       throw Error(fmt::format("--write: SquashFS images are read-only (--write-fake gives a "
                               "writable layer): {}", c.image));
@@ -267,17 +288,7 @@ Plan make_plan(const Config& c, const HostFacts& host) {
     p.squash_mount = squash_mount_point(c.mount_dir, sources);
   }
 
-  if (!c.no_passwd) {
-    auto names = passwd::lookup(p.ids.container_uid, p.ids.container_gid);
-    if (!names.user)
-      log::verbose("UID {} not found; using dummy info", p.ids.container_uid);
-    if (!names.group)
-      log::verbose("GID {} not found; using dummy info", p.ids.container_gid);
-    p.passwd = passwd::passwd_text(p.ids.container_uid, p.ids.container_gid, names,
-                                   home_in.value_or("/"));
-    p.group = passwd::group_text(p.ids.container_gid, names);
-  }
-
+  p.no_passwd = c.no_passwd;
   p.env.ops = c.env_ops;
   p.env.expand = !c.env_no_expand;
   p.env.home = home_in;
@@ -314,7 +325,22 @@ Plan make_plan(const Config& c, const HostFacts& host) {
     throw Error("--pid can't be combined with --join or --join-pid (the processes of a group "
                 "share one container; a PID namespace of its own is the job's alone)");
   p.verbosity = c.verbosity;
+  // Finished now unless this process may still join another's container;
+  // a SquashFS image not checked above is checked then.
+  p.finished = false;
+  if (!p.join) {
+    if (may_join && p.image.kind == ImageKind::kSquash) check_squash(p.image.path);
+    write_passwd(p);
+    p.finished = true;
+  }
   return p;
+}
+
+void finish_plan(Plan& p) {
+  if (p.finished) return;
+  if (p.image.kind == ImageKind::kSquash) check_squash(p.image.path);
+  write_passwd(p);
+  p.finished = true;
 }
 
 }  // namespace chute

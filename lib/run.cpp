@@ -368,7 +368,7 @@ struct NsChannel {
 
 }  // namespace
 
-void run(const Plan& plan) {
+void run(Plan plan) {
   log::trace("stage: plan made");
   if (plan.join_pid) {
     join::enter_pid(*plan.join_pid);
@@ -386,6 +386,7 @@ void run(const Plan& plan) {
     winner = std::move(std::get<join::Winner>(met));
   }
   try {
+    finish_plan(plan);
     run_container(plan, winner, fingerprint);
   } catch (const std::exception& e) {
     // Peers waiting for this container learn why it won't come.

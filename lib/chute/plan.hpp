@@ -1,6 +1,7 @@
 // Config (what the command line asked for) and Plan (everything ch-run will
 // do, decided before any namespace exists). make_plan() reads the host and
-// the image but changes nothing; every bad input fails here.
+// the image but changes nothing; every bad input fails here (with --join,
+// what only the container's builder needs fails in finish_plan()).
 #pragma once
 
 #include <sys/types.h>
@@ -90,8 +91,14 @@ struct Plan {
   bool writable = false;
   std::optional<std::string> write_fake;   // tmpfs size for the overlay, if -W
   std::vector<Mount> mounts;
-  std::optional<std::string> passwd;   // file contents; none with --no-passwd
+  bool no_passwd = false;              // --no-passwd
+  std::optional<std::string> passwd;   // file contents; none with --no-passwd, or not finished
   std::optional<std::string> group;
+  // A process of a --join group learns only when it meets the others
+  // whether it builds the container or joins one: what only the builder
+  // needs (the SquashFS image's check, passwd and group from the host's user
+  // database) is left to finish_plan() until then.
+  bool finished = true;
   env::Plan env;
   Environment host_env;
   std::vector<std::string> argv;
@@ -112,6 +119,11 @@ struct Plan {
 std::vector<Mount> default_mounts();
 
 Plan make_plan(const Config& config, const HostFacts& host);
+
+// The rest of a plan that make_plan() left unfinished (see Plan::finished):
+// check the SquashFS image, write passwd and group. Throws as make_plan()
+// would have.
+void finish_plan(Plan& plan);
 
 // Where a SquashFS image is mounted before the pivot: -m DIR, else the first
 // of /mnt, /srv, /opt, /media, ... that is neither at, above nor below any

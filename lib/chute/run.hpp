@@ -15,8 +15,9 @@ namespace chute {
 void refuse_setuid(std::string_view program);
 
 // Enter the container PLAN describes and execute the job in place of this
-// process. Returns only by throwing.
-[[noreturn]] void run(const Plan& plan);
+// process. Returns only by throwing. A plan left unfinished (--join) is
+// finished here if this process turns out to build the container.
+[[noreturn]] void run(Plan plan);
 
 
 }  // namespace chute

@@ -239,6 +239,55 @@ for im in "$imgdir" "$sqfs"; do
     wait_no_leftovers && ok "$k: failed build: nothing left running" || not_ok "$k: failed build: nothing left running"
 done
 
+# --- a corrupt or truncated SquashFS image: the process that would build
+# the container checks it (its peers leave that to it): every process of
+# the group exits 31 naming the file and the problem, and no job runs.
+size=$(stat -c %s "$sqfs")
+head -c $((size / 2)) "$sqfs" > "$scratch/half.sqfs"
+cp "$sqfs" "$scratch/table.sqfs"
+inode_table=$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(96); print(struct.unpack_from("<Q", d, 64)[0])' "$sqfs")
+python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(int(sys.argv[2])); f.write(b"\xff" * 24)' \
+    "$scratch/table.sqfs" "$inode_table"
+for bad in half table; do
+    pids=()
+    for i in 0 1 2; do
+        timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-bad-$bad" "$scratch/$bad.sqfs" -- \
+            sh -c "echo ran" >"$scratch/out.$i" 2>&1 &
+        pids+=($!)
+    done
+    codes=
+    for p in "${pids[@]}"; do wait "$p"; codes="$codes$?,"; done
+    is "$codes" "31,31,31," "$bad SquashFS image with --join: every process of the group exits 31"
+    is "$(grep -l "invalid SquashFS image: $scratch/$bad.sqfs: \(truncated\|corrupt\)" "$scratch"/out.[0-2] | wc -l)" 3 \
+       "$bad SquashFS image with --join: each names the file and the problem"
+    is "$(grep -c "^ran" "$scratch"/out.[0-2] | grep -vc ':0$')" 0 "$bad SquashFS image with --join: no job ran"
+    wait_no_leftovers && ok "$bad SquashFS image with --join: nothing left running" \
+        || not_ok "$bad SquashFS image with --join: nothing left running"
+done
+run "$CH_RUN" --join-ct=1 --join-tag="$t-bad-one" "$scratch/half.sqfs" -- echo ran
+like "$rc|$err" "^31\|.*invalid SquashFS image: $scratch/half.sqfs: truncated" \
+     "truncated SquashFS image with --join-ct=1 (no group): exit 31, named"
+
+# --- the peers' jobs see the container's /etc/passwd and /etc/group, which
+# the first process wrote: their user's and group's names from the host
+me=$(id -un); my_group=$(id -gn)
+pw='echo "$(grep -c "^'"$me"':x:$(id -u):$(id -g):" /etc/passwd) $(grep -c "^'"$my_group"':x:$(id -g):" /etc/group)"'
+for im in "$imgdir" "$sqfs"; do
+    k=$([ "$im" = "$sqfs" ] && echo squash || echo dir)
+    pids=()
+    for i in 0 1 2; do
+        timeout 60 "$CH_RUN" --join-ct=3 --join-tag="$t-pw-$k" "$im" -- sh -c "sleep 0.5; $ns; $pw" \
+            >"$scratch/out.$i" 2>&1 &
+        pids+=($!)
+    done
+    fails=0
+    for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+    is "$fails|$(grep -h "^user:" "$scratch"/out.[0-2] | sort -u | wc -l)" "0|1" \
+       "$k: 3 processes share one container"
+    is "$(grep -hc '^1 1$' "$scratch"/out.[0-2] | tr '\n' ' ')" "1 1 1 " \
+       "$k: each job finds its user and group in the container's /etc/passwd and /etc/group"
+done
+
 # --- bad input
 run "$CH_RUN" --join-tag=a/b "$imgdir" -- true
 like "$rc|$(tail -n 1 <<<"$err")" "^31\|.*invalid character '/' in tag" "--join-tag with a slash: exit 31, named"

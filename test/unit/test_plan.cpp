@@ -650,6 +650,67 @@ TEST_CASE("make_plan: --no-passwd writes neither passwd nor group", "[plan][pass
   CHECK_FALSE(p.group.has_value());
 }
 
+TEST_CASE("make_plan: with a --join group, passwd and group wait for finish_plan",
+          "[plan][passwd][join]") {
+  Fixture f;
+  f.config.join = true;
+  f.config.join_ct = "2";
+  f.config.join_tag = "finish-test";
+  f.config.uid = 3141592653u;
+  f.config.gid = 3141592653u;
+  Plan p = make_plan(f.config, f.host);
+  REQUIRE(p.join.has_value());
+  CHECK_FALSE(p.finished);
+  CHECK_FALSE(p.passwd.has_value());
+  CHECK_FALSE(p.group.has_value());
+  finish_plan(p);
+  CHECK(p.finished);
+  REQUIRE(p.passwd.has_value());
+  CHECK(p.passwd->ends_with("charlie:x:3141592653:3141592653:Charlie:/:/bin/sh\n"));
+  REQUIRE(p.group.has_value());
+  CHECK(p.group->ends_with("charliegroup:x:3141592653:\n"));
+  // Finishing twice changes nothing.
+  const std::string once = *p.passwd;
+  finish_plan(p);
+  CHECK(*p.passwd == once);
+  // With --no-passwd, finishing writes neither.
+  f.config.no_passwd = true;
+  Plan q = make_plan(f.config, f.host);
+  finish_plan(q);
+  CHECK(q.finished);
+  CHECK(q.no_passwd);
+  CHECK_FALSE(q.passwd.has_value());
+}
+
+TEST_CASE("make_plan: --join expecting no other process makes a finished plan",
+          "[plan][passwd][join]") {
+  Fixture f;
+  f.config.join = true;
+  f.config.join_ct = "1";
+  f.config.join_tag = "alone";
+  Plan p = make_plan(f.config, f.host);
+  CHECK_FALSE(p.join.has_value());
+  CHECK(p.finished);
+  CHECK(p.passwd.has_value());
+}
+
+TEST_CASE("make_plan: a --join group leaves the SquashFS check to finish_plan",
+          "[plan][image][join]") {
+  Fixture f;
+  f.config.image = f.t.write("img.sqfs", "hsqs-then-the-rest");
+  f.config.join = true;
+  f.config.join_ct = "2";
+  f.config.join_tag = "finish-squash";
+  Plan p = make_plan(f.config, f.host);
+  CHECK(p.image.kind == ImageKind::kSquash);
+  CHECK_FALSE(p.finished);
+  CHECK_THROWS_WITH(finish_plan(p), Contains("SquashFS") && Contains(f.config.image));
+  CHECK_FALSE(p.finished);
+  // Without a group the check is make_plan's, as without --join.
+  f.config.join_ct = "1";
+  CHECK_THROWS_WITH(make_plan(f.config, f.host), Contains("SquashFS") && Contains(f.config.image));
+}
+
 // ------------------------------------------------------------- make_plan: env
 
 TEST_CASE("make_plan passes the environment plan on", "[plan][env]") {
