@@ -27,6 +27,23 @@ leftovers () { pgrep -u "$(id -u)" -f "ch-run join|$t" | grep -v "^$$\$" | wc -l
 # The helpers end once their group has; allow them a moment: up to 15 s, a
 # generous grace for a loaded machine (5 s once proved too short in CI, with
 # nothing left by the time the list was printed).
+# group N COMMAND...: start N copies of COMMAND at once, the output of copy
+# I (stdout and stderr) in $scratch/out.I, and wait for them all. Sets codes
+# (their exit statuses in order, "S0,S1,...,") and fails (how many were not 0).
+group () {
+    local n=$1 i p s pids=()
+    shift
+    for ((i = 0; i < n; i++)); do
+        "$@" >"$scratch/out.$i" 2>&1 &
+        pids+=($!)
+    done
+    codes= fails=0
+    for p in "${pids[@]}"; do
+        wait "$p"; s=$?
+        codes="$codes$s,"
+        [ "$s" = 0 ] || fails=$((fails + 1))
+    done
+}
 wait_no_leftovers () {
     local i
     for i in $(seq 150); do [ "$(leftovers)" = 0 ] && return 0; sleep 0.1; done
@@ -89,14 +106,7 @@ for kind in dir squash; do
     is "$x|$(( $(date +%s) - start < 5 ))" "hi|1" "$kind: \$(ch-run --join ...) returns when the job ends, peers or not"
 
     # --- too many: the extra one makes a container of its own
-    pids=()
-    for i in 0 1 2; do
-        timeout 60 "$CH_RUN" --join-ct=2 --join-tag="$t-$kind-many" "$im" -- sh -c "sleep 0.5; $ns" \
-            >"$scratch/out.$i" 2>&1 &
-        pids+=($!)
-    done
-    fails=0
-    for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+    group 3 timeout 60 "$CH_RUN" --join-ct=2 --join-tag="$t-$kind-many" "$im" -- sh -c "sleep 0.5; $ns"
     is "$fails|$(cat "$scratch"/out.[0-2] | sort | uniq -c | awk '{print $1}' | sort | tr '\n' ' ')" \
        "0|1 2 " "$kind: 3 processes with --join-ct=2: all succeed, two share a container, the third has its own"
     wait_no_leftovers && ok "$kind: too many: nothing left running" || not_ok "$kind: too many: nothing left running"
@@ -225,14 +235,7 @@ like "$rc|$err" "^31\|.*unexpected answer" "an answer without namespaces is an e
 # --- the first process can't build the container: its peers fail with it
 for im in "$imgdir" "$sqfs"; do
     k=$([ "$im" = "$sqfs" ] && echo squash || echo dir)
-    pids=()
-    for i in 0 1 2; do
-        timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-fail-$k" -b "$CH_RUN":/mnt/0 "$im" -- true \
-            >"$scratch/out.$i" 2>&1 &
-        pids+=($!)
-    done
-    codes=
-    for p in "${pids[@]}"; do wait "$p"; codes="$codes$?,"; done
+    group 3 timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-fail-$k" -b "$CH_RUN":/mnt/0 "$im" -- true
     is "$codes" "31,31,31," "$k: a container that can't be built: every process of the group exits 31"
     is "$(grep -c "one is a directory, the other is not" "$scratch"/out.[0-2] | grep -c ':1$')" 3 \
        "$k: each says why"
@@ -249,14 +252,8 @@ inode_table=$(python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(96); 
 python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(int(sys.argv[2])); f.write(b"\xff" * 24)' \
     "$scratch/table.sqfs" "$inode_table"
 for bad in half table; do
-    pids=()
-    for i in 0 1 2; do
-        timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-bad-$bad" "$scratch/$bad.sqfs" -- \
-            sh -c "echo ran" >"$scratch/out.$i" 2>&1 &
-        pids+=($!)
-    done
-    codes=
-    for p in "${pids[@]}"; do wait "$p"; codes="$codes$?,"; done
+    group 3 timeout 30 "$CH_RUN" --join-ct=3 --join-tag="$t-bad-$bad" "$scratch/$bad.sqfs" -- \
+        sh -c "echo ran"
     is "$codes" "31,31,31," "$bad SquashFS image with --join: every process of the group exits 31"
     is "$(grep -l "invalid SquashFS image: $scratch/$bad.sqfs: \(truncated\|corrupt\)" "$scratch"/out.[0-2] | wc -l)" 3 \
        "$bad SquashFS image with --join: each names the file and the problem"
@@ -274,14 +271,7 @@ me=$(id -un); my_group=$(id -gn)
 pw='echo "$(grep -c "^'"$me"':x:$(id -u):$(id -g):" /etc/passwd) $(grep -c "^'"$my_group"':x:$(id -g):" /etc/group)"'
 for im in "$imgdir" "$sqfs"; do
     k=$([ "$im" = "$sqfs" ] && echo squash || echo dir)
-    pids=()
-    for i in 0 1 2; do
-        timeout 60 "$CH_RUN" --join-ct=3 --join-tag="$t-pw-$k" "$im" -- sh -c "sleep 0.5; $ns; $pw" \
-            >"$scratch/out.$i" 2>&1 &
-        pids+=($!)
-    done
-    fails=0
-    for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+    group 3 timeout 60 "$CH_RUN" --join-ct=3 --join-tag="$t-pw-$k" "$im" -- sh -c "sleep 0.5; $ns; $pw"
     is "$fails|$(grep -h "^user:" "$scratch"/out.[0-2] | sort -u | wc -l)" "0|1" \
        "$k: 3 processes share one container"
     is "$(grep -hc '^1 1$' "$scratch"/out.[0-2] | tr '\n' ' ')" "1 1 1 " \

@@ -76,6 +76,13 @@ struct Fixture {
   }
 };
 
+// --join, COUNT processes expected, under TAG.
+void ask_join(Config& c, const char* count, const char* tag) {
+  c.join = true;
+  c.join_ct = count;
+  c.join_tag = tag;
+}
+
 // The default mounts whose host source exists, in order: what make_plan keeps.
 std::vector<Mount> present_defaults() {
   std::vector<Mount> out;
@@ -653,9 +660,7 @@ TEST_CASE("make_plan: --no-passwd writes neither passwd nor group", "[plan][pass
 TEST_CASE("make_plan: with a --join group, passwd and group wait for finish_plan",
           "[plan][passwd][join]") {
   Fixture f;
-  f.config.join = true;
-  f.config.join_ct = "2";
-  f.config.join_tag = "finish-test";
+  ask_join(f.config, "2", "finish-test");
   f.config.uid = 3141592653u;
   f.config.gid = 3141592653u;
   Plan p = make_plan(f.config, f.host);
@@ -685,9 +690,7 @@ TEST_CASE("make_plan: with a --join group, passwd and group wait for finish_plan
 TEST_CASE("make_plan: --join expecting no other process makes a finished plan",
           "[plan][passwd][join]") {
   Fixture f;
-  f.config.join = true;
-  f.config.join_ct = "1";
-  f.config.join_tag = "alone";
+  ask_join(f.config, "1", "alone");
   Plan p = make_plan(f.config, f.host);
   CHECK_FALSE(p.join.has_value());
   CHECK(p.finished);
@@ -698,9 +701,7 @@ TEST_CASE("make_plan: a --join group leaves the SquashFS check to finish_plan",
           "[plan][image][join]") {
   Fixture f;
   f.config.image = f.t.write("img.sqfs", "hsqs-then-the-rest");
-  f.config.join = true;
-  f.config.join_ct = "2";
-  f.config.join_tag = "finish-squash";
+  ask_join(f.config, "2", "finish-squash");
   Plan p = make_plan(f.config, f.host);
   CHECK(p.image.kind == ImageKind::kSquash);
   CHECK_FALSE(p.finished);
@@ -842,9 +843,7 @@ TEST_CASE("make_plan: --pid can't be combined with --join or --join-pid, naming 
           "[plan][pid][join]") {
   Fixture f;
   f.config.pid = true;
-  f.config.join = true;
-  f.config.join_ct = "2";
-  f.config.join_tag = "pid-test";
+  ask_join(f.config, "2", "pid-test");
   CHECK_THROWS_WITH(make_plan(f.config, f.host), Contains("--pid") && Contains("--join"));
   f.config.join = false;
   f.config.join_ct.reset();
